@@ -1,0 +1,1 @@
+"""Tools the agent can call: the contract, the registry, the runner and the built-in tool families."""

@@ -1,0 +1,43 @@
+"""``search_docs``: look answers up in the bundled Acme Outfitters policy documents."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from pydantic import BaseModel, Field
+
+from tools.base import ToolEnv, ToolResult, tool
+from tools.knowledge_base import default_knowledge_base
+
+
+class SearchDocsArgs(BaseModel):
+    query: str = Field(
+        min_length=1,
+        max_length=500,
+        description="What to look up, in plain words, e.g. 'refund window for sale items'.",
+    )
+    k: int = Field(default=3, ge=1, le=10, description="How many passages to return, best first (1-10).")
+
+
+@tool(args=SearchDocsArgs, risk="read", idempotent=True, timeout_s=5)
+async def search_docs(args: SearchDocsArgs, env: ToolEnv) -> ToolResult:
+    """Search Acme Outfitters' policy and FAQ documents (refunds, returns, shipping, warranty,
+    payments, accounts, privacy, support escalation) by keyword relevance. Use it before
+    answering any question about store policy, and base the answer on the returned text rather
+    than on memory. Returns {"passages": [{"source", "title", "section", "text", "score"}]},
+    best match first; quote or cite the "source" file. An empty list (with a "note") means no
+    passage shares a word with the query: retry with different or simpler words before saying
+    the policy does not cover it."""
+    if not args.query.strip():
+        return ToolResult.failure("query is blank: pass a few words describing what to look up.")
+    passages = default_knowledge_base().search(args.query, k=args.k)
+    found = [asdict(p) | {"score": round(p.score, 3)} for p in passages]
+    if not found:
+        return ToolResult.success(
+            {
+                "passages": [],
+                "note": f"Nothing in the knowledge base matched {args.query!r}. Try other words, e.g. "
+                "a synonym or the topic name (refund, return, shipping, warranty, payment, account).",
+            }
+        )
+    return ToolResult.success({"passages": found})
