@@ -1,0 +1,40 @@
+"""Token accounting and cost: what a model response used and what it cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.messages import AIMessage
+
+# USD per million tokens (input, output). Unknown models cost 0 and are reported as such.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "claude-sonnet-4-5": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
+}
+
+
+@dataclass(frozen=True)
+class Usage:
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.tokens + other.tokens, self.cost_usd + other.cost_usd)
+
+
+def usage_of(message: AIMessage) -> Usage:
+    meta = message.usage_metadata or {}
+    tokens_in, tokens_out = meta.get("input_tokens", 0), meta.get("output_tokens", 0)
+    model = str(message.response_metadata.get("model_name", ""))
+    price_in, price_out = 0.0, 0.0
+    # Longest prefix wins: "gpt-4.1-mini-2025..." must not be priced as "gpt-4.1".
+    for name in sorted(PRICES, key=len, reverse=True):
+        if model.startswith(name):
+            price_in, price_out = PRICES[name]
+            break
+    return Usage(tokens_in + tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
