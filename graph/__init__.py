@@ -1,0 +1,1 @@
+"""The agent graph: state schema, run context, routing and the builder that wires the nodes."""

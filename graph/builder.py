@@ -1,0 +1,51 @@
+"""Wires plan → execute (→ approve → execute) → reflect → (execute | plan | synthesize) → END."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+
+from graph.context import AgentDeps, RunContext
+from graph.routing import route_after_execute, route_after_plan, route_after_reflect
+from graph.state import AgentState, InputState, OutputState
+from nodes.approve import make_approve
+from nodes.execute import make_execute
+from nodes.plan import make_plan
+from nodes.reflect import make_reflect
+from nodes.synthesize import make_synthesize
+
+GRAPH_ID = "agent"
+
+
+def build_graph(
+    deps: AgentDeps,
+    *,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
+    store: BaseStore | None = None,
+    interrupt_before: list[str] | None = None,
+    interrupt_after: list[str] | None = None,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The one factory the service, the tests and `langgraph dev` compile the agent with."""
+    builder = StateGraph(AgentState, context_schema=RunContext, input_schema=InputState, output_schema=OutputState)
+    builder.add_node("plan", make_plan(deps))
+    builder.add_node("execute", make_execute(deps))
+    builder.add_node("approve", make_approve(deps))
+    builder.add_node("reflect", make_reflect(deps))
+    builder.add_node("synthesize", make_synthesize(deps))
+    builder.add_edge(START, "plan")
+    builder.add_conditional_edges("plan", route_after_plan)
+    builder.add_conditional_edges("execute", route_after_execute)
+    builder.add_edge("approve", "execute")
+    builder.add_conditional_edges("reflect", route_after_reflect)
+    builder.add_edge("synthesize", END)
+    return builder.compile(
+        checkpointer=checkpointer,
+        store=store,
+        interrupt_before=interrupt_before,
+        interrupt_after=interrupt_after,
+        name=GRAPH_ID,
+    )

@@ -1,0 +1,16 @@
+"""The module-level graph `langgraph.json` points at, for `langgraph dev` and LangGraph Studio.
+
+Compiled without a checkpointer: the dev server brings its own (and refuses a graph that has one).
+Importing this module reads the environment and connects to nothing; the tools' database pool opens
+on first use. The Handrail service never imports this module.
+"""
+
+from __future__ import annotations
+
+from graph.builder import build_graph
+from handrail.db import LazyPool
+from handrail.settings import Settings
+from handrail.wiring import build_deps
+
+_settings = Settings()
+graph = build_graph(build_deps(_settings, LazyPool(_settings)))

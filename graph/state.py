@@ -1,0 +1,100 @@
+"""The agent's state, typed once. Everything here is JSON-safe and checkpointed every super-step."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+
+Decision = Literal["continue", "replan", "finish"]
+StepStatus = Literal["done", "failed", "rejected", "skipped"]
+
+
+class PlanStep(TypedDict):
+    """One planned tool call; an argument may hold `{{step:N}}`, the result of step N (1-based)."""
+
+    tool: str
+    args: dict[str, Any]
+    purpose: str
+
+
+class Observation(TypedDict):
+    """What one executed (or refused) step produced; the only ground truth synthesize may use."""
+
+    step: int
+    call_id: str
+    tool: str
+    args: dict[str, Any]
+    status: StepStatus
+    ok: bool
+    data: Any
+    error: str | None
+    feedback: NotRequired[str | None]
+
+
+class ReviewDecision(TypedDict):
+    """A reviewer's answer to an approval request, after validation."""
+
+    decision: Literal["approve", "edit", "reject"]
+    args: dict[str, Any]
+    feedback: str | None
+
+
+class PendingCall(TypedDict):
+    """A resolved, validated tool call waiting to run (and, for sensitive tools, for a reviewer)."""
+
+    call_id: str
+    step: int
+    tool: str
+    args: dict[str, Any]
+    purpose: str
+    review: ReviewDecision | None
+
+
+class InputState(TypedDict):
+    """What a caller sends: the LangGraph messages convention, as Studio's chat does."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+class OutputState(TypedDict):
+    """What a finished run hands back."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    final_answer: str | None
+    stop_reason: str | None
+    observations: list[Observation]
+
+
+class AgentState(TypedDict):
+    """The full checkpointed state of one thread."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation; the final answer is appended as an AI message."""
+    plan: list[PlanStep]
+    """The current plan; replaced on every (re-)plan."""
+    cursor: int
+    """Index into `plan` of the next step to execute."""
+    observations: list[Observation]
+    """Results of this turn's steps, in order."""
+    pending: PendingCall | None
+    """The call being executed or awaiting review."""
+    decision: Decision | None
+    """What reflect decided last."""
+    plan_feedback: str | None
+    """Why the next plan is requested (a failure, a rejection); read by the planner."""
+    stop_reason: str | None
+    """Why the turn ended early (limit, loop, no progress); None when it ran to completion."""
+    final_answer: str | None
+    """The synthesized answer of the last turn."""
+    steps: int
+    """Tool steps executed this turn."""
+    replans: int
+    """Re-plans made this turn."""
+    tokens: int
+    """Model tokens used this turn (input + output)."""
+    cost_usd: float
+    """Model cost of this turn, from the price table."""
+    clock_started_at: float
+    """Epoch seconds when agent time started counting (reset after a reviewer answers)."""

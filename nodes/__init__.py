@@ -1,0 +1,1 @@
+"""The graph's nodes, one per module: plan, execute, approve, reflect, synthesize."""

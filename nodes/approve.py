@@ -1,0 +1,38 @@
+"""approve: pause before a sensitive call until a person approves, edits or rejects it.
+
+This node only asks. It re-runs from its start on every resume, so it has no side effects;
+the approved call runs in `execute`, keyed by its call id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from graph.context import AgentDeps, RunContext
+from graph.state import AgentState
+from nodes.review import InvalidReview, approval_request, parse_review
+
+
+def make_approve(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+    async def approve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """Ask until the answer is valid; an invalid answer re-asks, so the thread stays paused."""
+        pending = state["pending"]
+        assert pending is not None, "route_after_execute only sends pending calls here"
+        request = approval_request(pending, deps.registry)
+        payload = request
+        while True:
+            answer = interrupt(payload)
+            try:
+                review = parse_review(answer, pending, deps.registry)
+            except InvalidReview as exc:
+                payload = {**request, "error": f"previous answer refused: {exc}"}
+                continue
+            # Waiting for a person is not agent time: the run clock restarts after the answer.
+            return {"pending": {**pending, "review": review}, "clock_started_at": time.time()}
+
+    return approve

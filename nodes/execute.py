@@ -1,0 +1,149 @@
+"""execute: turn the next plan step into a validated call and run it (after review, if required)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from langchain_core.messages import HumanMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from graph.context import AgentDeps, RunContext
+from graph.state import AgentState, Observation, PendingCall
+from llm.protocol import embed, last_user_text
+from llm.usage import Usage, usage_of
+from nodes.common import step_call_id
+from tools.base import ToolEnv, ToolResult, call_key
+from tools.runner import run_tool
+
+PROMPT = """You execute one step of a plan. Call the given tool exactly once, with the step's
+arguments, replacing every {{step:N}} with the relevant content of observation N. Use only facts
+from the observations."""
+
+
+def make_execute(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+    async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        pending = state.get("pending")
+        if pending is None:
+            pending, used, refusal = await _resolve(deps, state)
+            counters = {"tokens": state["tokens"] + used.tokens, "cost_usd": state["cost_usd"] + used.cost_usd}
+            if refusal is not None:
+                return {**counters, **_record(state, refusal)}
+            spec = deps.registry.get(pending["tool"])
+            if spec is not None and spec.requires_approval:
+                return {**counters, "pending": pending}  # route_after_execute sends it to approve
+            return {**counters, **await _run(deps, state, pending, runtime)}
+        review = pending["review"]
+        if review is not None and review["decision"] == "reject":
+            return _record(
+                state,
+                _observation(
+                    pending, ToolResult.failure("rejected by reviewer"), "rejected", feedback=review["feedback"]
+                ),
+            )
+        if review is not None:  # approved as planned, or edited (already re-validated by approve)
+            pending = {**pending, "args": review["args"]}
+        return await _run(deps, state, pending, runtime)
+
+    return execute
+
+
+async def _resolve(deps: AgentDeps, state: AgentState) -> tuple[PendingCall, Usage, Observation | None]:
+    """The concrete call for the step at the cursor, or an observation saying why it cannot run."""
+    step = state["plan"][state["cursor"]]
+    pending = PendingCall(
+        call_id=step_call_id(state),
+        step=state["cursor"],
+        tool=step["tool"],
+        args=step["args"],
+        purpose=step["purpose"],
+        review=None,
+    )
+    spec, used = deps.registry.get(step["tool"]), Usage()
+    if spec is None:
+        return pending, used, _observation(pending, ToolResult.failure(f"unknown tool {step['tool']}"), "failed")
+    args = step["args"]
+    if "{{step:" in str(args):
+        data = {"step": dict(step), "observations": state["observations"]}
+        model = deps.models.executor.bind_tools([spec.openai_schema()], tool_choice=spec.name)
+        reply = await model.ainvoke(
+            [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
+        )
+        used = usage_of(reply)
+        args = next((c["args"] for c in reply.tool_calls if c["name"] == spec.name), None)
+        if args is None:
+            return pending, used, _observation(pending, ToolResult.failure("the executor model made no call"), "failed")
+    check = deps.registry.check(spec.name, args)
+    if check.args is None:
+        return pending, used, _observation({**pending, "args": args}, ToolResult.failure(str(check.error)), "failed")
+    pending = {**pending, "args": check.args.model_dump(mode="json")}
+    earlier = _same_call(state["observations"], pending)
+    if earlier is not None:
+        error = f"identical call already made at step {earlier + 1}; reuse its result instead of repeating it"
+        return pending, used, _observation(pending, ToolResult.failure(error), "skipped")
+    used_calls = sum(1 for o in state["observations"] if o["tool"] == spec.name and o["status"] != "skipped")
+    if used_calls >= spec.max_calls_per_run:
+        error = f"{spec.name} may be called at most {spec.max_calls_per_run} times per run"
+        return pending, used, _observation(pending, ToolResult.failure(error), "skipped")
+    return pending, used, None
+
+
+async def _run(
+    deps: AgentDeps, state: AgentState, pending: PendingCall, runtime: Runtime[RunContext]
+) -> dict[str, Any]:
+    spec = deps.registry.get(pending["tool"])
+    assert spec is not None
+    ctx = deps.context(runtime)
+    check = deps.registry.check(spec.name, pending["args"])
+    assert check.args is not None, "pending calls are validated before they are stored"
+    info = runtime.execution_info if runtime is not None else None
+    thread_id = info.thread_id if info is not None else None
+    env = ToolEnv(
+        idempotency_key=f"{thread_id or 'local'}:{pending['call_id']}",
+        user_id=ctx.user_id,
+        thread_id=thread_id,
+        resources=deps.tool_resources,
+    )
+    result = await run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s)
+    review = pending["review"]
+    return _record(
+        state,
+        _observation(
+            pending, result, "done" if result.ok else "failed", feedback=review["feedback"] if review else None
+        ),
+    )
+
+
+def _same_call(observations: list[Observation], pending: PendingCall) -> int | None:
+    key = call_key(pending["tool"], pending["args"])
+    return next(
+        (
+            o["step"]
+            for o in observations
+            if o["status"] in ("done", "failed") and call_key(o["tool"], o["args"]) == key
+        ),
+        None,
+    )
+
+
+def _observation(pending: PendingCall, result: ToolResult, status: str, feedback: str | None = None) -> Observation:
+    return Observation(
+        step=pending["step"],
+        call_id=pending["call_id"],
+        tool=pending["tool"],
+        args=pending["args"],
+        status=status,
+        ok=result.ok,
+        data=result.data,
+        error=result.error,  # type: ignore[typeddict-item]
+        feedback=feedback,
+    )
+
+
+def _record(state: AgentState, observation: Observation) -> dict[str, Any]:
+    return {
+        "observations": [*state["observations"], observation],
+        "cursor": state["cursor"] + 1,
+        "steps": state["steps"] + 1,
+        "pending": None,
+    }

@@ -1,0 +1,72 @@
+"""reflect: after each step, continue, re-plan (bounded) or finish; stop loops and runs that stall."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from graph.context import AgentDeps, RunContext
+from graph.state import AgentState, Decision
+
+# This many failed, rejected or skipped steps in a row, with nothing achieved between, is no progress.
+NO_PROGRESS_STREAK = 3
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    stop_reason: str | None = None
+    feedback: str | None = None
+
+
+def judge(state: AgentState, ctx: RunContext, now: float) -> Verdict:
+    """The decision after a step, from the observations and the run's limits. Pure."""
+    observations = state["observations"]
+    last = observations[-1] if observations else None
+    remaining = state["cursor"] < len(state["plan"])
+    elapsed = now - state["clock_started_at"]
+    if elapsed > ctx.run_timeout_s:
+        return Verdict("finish", f"the run time limit of {ctx.run_timeout_s:g} s was reached")
+    if last is not None and last["status"] == "skipped" and last["error"] and "identical call" in last["error"]:
+        return Verdict("finish", f"the plan repeated an identical {last['tool']} call, so it was stopped")
+    streak = 0
+    for o in reversed(observations):
+        if o["ok"]:
+            break
+        streak += 1
+    if streak >= NO_PROGRESS_STREAK:
+        return Verdict("finish", f"no progress: the last {streak} steps all failed")
+    if last is not None and not last["ok"]:
+        if state["replans"] >= ctx.max_replans:
+            return Verdict(
+                "finish", f"{last['tool']} did not succeed and the re-plan limit ({ctx.max_replans}) was reached"
+            )
+        return Verdict("replan", feedback=_why(last))
+    if remaining and state["steps"] >= ctx.max_steps:
+        return Verdict("finish", f"the step limit of {ctx.max_steps} was reached")
+    return Verdict("continue" if remaining else "finish")
+
+
+def _why(observation: dict[str, Any]) -> str:
+    if observation["status"] == "rejected":
+        return (
+            f"The reviewer rejected {observation['tool']} with feedback: "
+            f"{observation.get('feedback') or 'none given'}. Adapt the plan; do not repeat that call."
+        )
+    return f"Step {observation['step'] + 1} ({observation['tool']}) failed: {observation['error']}. Adapt the plan."
+
+
+def make_reflect(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+    async def reflect(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        """Decide whether to continue, re-plan or finish, from what the last step observed."""
+        verdict = judge(state, deps.context(runtime), time.time())
+        update: dict[str, Any] = {"decision": verdict.decision, "stop_reason": verdict.stop_reason}
+        if verdict.decision == "replan":
+            update |= {"replans": state["replans"] + 1, "plan_feedback": verdict.feedback}
+        return update
+
+    return reflect
