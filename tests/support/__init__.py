@@ -1,0 +1,1 @@
+"""Test support: database fixtures, graph builders and fakes shared by the suites."""
