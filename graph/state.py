@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph.message import add_messages
+from typing_extensions import TypedDict  # pydantic (schemas endpoint) needs it on Python < 3.12
 
 Decision = Literal["continue", "replan", "finish"]
 StepStatus = Literal["done", "failed", "rejected", "skipped"]

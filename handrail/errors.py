@@ -7,6 +7,7 @@ HandrailError
 │   ├── Unauthorized            401  missing or unknown API key
 │   ├── NotFound                404  unknown id, or another user's
 │   ├── Conflict                409  busy thread, decided approval, existing id
+│   ├── Unprocessable           422  a well-formed body with an unusable value (webhook URL, stream mode)
 │   └── RateLimited             429  too many requests (carries retry_after)
 ├── ModelError                  the model's fault: unusable output after retries
 ├── ToolError                   a tool's fault (tools return ToolResult; this is for the runner)
@@ -45,6 +46,10 @@ class NotFound(ClientError):
 
 class Conflict(ClientError):
     status_code = 409
+
+
+class Unprocessable(ClientError):
+    status_code = 422
 
 
 class RateLimited(ClientError):

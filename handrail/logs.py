@@ -14,7 +14,7 @@ thread_id_var: ContextVar[str | None] = ContextVar("thread_id", default=None)
 run_id_var: ContextVar[str | None] = ContextVar("run_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 _EMAIL = re.compile(r"([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
 _SECRET_KEYS = re.compile(r"(password|secret|api_key|token|authorization|dsn)", re.IGNORECASE)
 

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         None, description="Redis URL for stream fan-out. Unset: Postgres LISTEN/NOTIFY is used."
     )
+    redis_prefix: str = Field("handrail:", description="Prefix of every Redis key and channel.")
 
     # --- HTTP ----------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the server binds to.")
@@ -53,6 +54,45 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
     smtp_starttls: bool = Field(True, description="Use STARTTLS with the SMTP server.")
     smtp_from: str = Field("handrail@localhost", description="Sender address of outgoing email.")
+
+    # --- tools ---------------------------------------------------------------------------
+    tool_modules: list[str] = Field(
+        default_factory=list, description="Extra modules whose `@tool` functions are added (JSON list)."
+    )
+
+    # --- auth ----------------------------------------------------------------------------
+    api_keys: SecretStr | None = Field(
+        None, description="`key:user_id` pairs, comma-separated. None set (and no api_keys rows): dev mode."
+    )
+    admin_api_keys: SecretStr | None = Field(None, description="`key:user_id` pairs that may see every user's data.")
+    allow_unauthenticated: bool = Field(
+        False, description="Allow dev mode (no keys) on a non-loopback HOST. Never in production."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=lambda: ["https://smith.langchain.com"], description="Browser origins allowed (Studio)."
+    )
+
+    # --- runs and workers ----------------------------------------------------------------
+    workers: int = Field(4, ge=0, description="Runs executed at once by the API process (0: separate workers only).")
+    worker_poll_s: float = Field(1.0, gt=0, description="Queue poll interval when no notification arrives.")
+    heartbeat_s: float = Field(2.0, gt=0, description="How often a worker proves it is alive.")
+    run_lease_s: float = Field(15.0, gt=0, description="A run whose heartbeat is older is taken over.")
+    run_max_attempts: int = Field(3, ge=1, description="Attempts before a run whose workers keep dying fails.")
+    background_run_timeout_s: float = Field(3600.0, gt=0, description="Hard ceiling on one run; status `timeout`.")
+    default_durability: Literal["sync", "async", "exit"] = Field(
+        "sync", description="Checkpoint durability of runs that do not ask (sync: no finished step is lost)."
+    )
+
+    # --- approvals and webhooks ----------------------------------------------------------
+    approval_ttl_s: float = Field(86400.0, gt=0, description="Pending approvals expire (as reject) after this.")
+    approval_webhook_url: str | None = Field(None, description="Where approval requests are POSTed.")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key signing every webhook.")
+    webhook_max_attempts: int = Field(5, ge=1, description="Delivery attempts per webhook.")
+    webhook_backoff_s: float = Field(1.0, gt=0, description="First retry delay; doubles per attempt.")
+    webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook delivery.")
+    webhook_allow_private: bool = Field(
+        False, description="Allow run webhooks to loopback/private addresses (SSRF guard off)."
+    )
 
     def database_dsn(self) -> str | None:
         return self.database_url.get_secret_value() if self.database_url else None

@@ -40,6 +40,9 @@ class Registry:
         """Collect every `@tool`-declared spec found at the top level of the given modules."""
         return cls(v for m in modules for v in vars(m).values() if isinstance(v, ToolSpec))
 
+    def specs(self) -> list[ToolSpec[Any]]:
+        return [self._specs[n] for n in self.names()]
+
     def get(self, name: str) -> ToolSpec[Any] | None:
         return self._specs.get(name)
 

@@ -8,9 +8,9 @@ from langchain_core.messages import AIMessage
 from pydantic import BaseModel
 
 from llm.scripted import ScriptedChatModel, plan_message
+from tests.support.agents import make_deps, make_graph, user
 from tools.base import ToolEnv, ToolResult, tool
 from tools.registry import Registry, builtin_registry
-from tests.support.agents import make_deps, make_graph, user
 
 CALC = {"tool": "calculator", "args": {"expression": "1+1"}, "purpose": "add"}
 TIME = {"tool": "get_time", "args": {"timezone": "UTC"}, "purpose": "time"}
@@ -34,7 +34,7 @@ async def broken_tool(args: NoArgs, env: ToolEnv) -> ToolResult:
 
 
 def registry_with(*extra) -> Registry:
-    return Registry([*(builtin_registry().get(n) for n in builtin_registry().names()), *extra])
+    return Registry([*builtin_registry().specs(), *extra])
 
 
 async def test_a_plan_naming_an_unknown_tool_is_fed_back_once_and_never_executed(pool, thread_config):
@@ -133,8 +133,9 @@ async def test_no_progress_is_detected(pool, thread_config):
 
 async def test_the_synthesizer_sees_only_observations(pool, thread_config):
     synthesizer = ScriptedChatModel(script=[AIMessage(content="two")])
-    graph = make_graph(pool, make_deps(pool, planner=ScriptedChatModel(script=[plan_message(CALC)]),
-                                       synthesizer=synthesizer))
+    graph = make_graph(
+        pool, make_deps(pool, planner=ScriptedChatModel(script=[plan_message(CALC)]), synthesizer=synthesizer)
+    )
     result = await graph.ainvoke(user("add"), thread_config)
 
     assert result["final_answer"] == "two"

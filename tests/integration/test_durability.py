@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_child(dsn: str, thread_id: str, action: str) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "tests.support.child_agent", dsn, thread_id, action],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -51,9 +55,9 @@ async def test_migrations_apply_once_and_a_second_run_changes_nothing():
             second = await migrate(pool)
             async with pool.connection() as conn:
                 rows = await (await conn.execute("SELECT version FROM handrail_migrations ORDER BY 1")).fetchall()
-                tables = await (await conn.execute(
-                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
-                )).fetchall()
+                tables = await (
+                    await conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+                ).fetchall()
         finally:
             await pool.close()
     assert first == [m.name for m in load_migrations()]

@@ -16,8 +16,12 @@ from tools.tickets import CreateTicketArgs, create_ticket
 
 
 def env_for(pool, key: str | None = None, smtp: SmtpConfig | None = None) -> ToolEnv:
-    return ToolEnv(idempotency_key=key or f"test:{uuid.uuid4()}", user_id="u1", thread_id="t1",
-                   resources=ToolResources(pool=pool, smtp=smtp))
+    return ToolEnv(
+        idempotency_key=key or f"test:{uuid.uuid4()}",
+        user_id="u1",
+        thread_id="t1",
+        resources=ToolResources(pool=pool, smtp=smtp),
+    )
 
 
 async def test_create_ticket_twice_with_one_key_opens_one_ticket(pool):
@@ -83,6 +87,9 @@ async def test_failed_smtp_delivery_is_recorded_and_reported(pool):
 
     assert not result.ok and "SMTP delivery failed" in result.error
     async with pool.connection() as conn:
-        row = await (await conn.execute("SELECT status, attempts, last_error FROM outbox WHERE id = %s",
-                                        (result.data["outbox_id"],))).fetchone()
+        row = await (
+            await conn.execute(
+                "SELECT status, attempts, last_error FROM outbox WHERE id = %s", (result.data["outbox_id"],)
+            )
+        ).fetchone()
     assert row["status"] == "failed" and row["attempts"] == 1 and row["last_error"]

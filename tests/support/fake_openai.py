@@ -100,9 +100,7 @@ class FakeOpenAI:
 
     # -- scripting -------------------------------------------------------------------------------
 
-    def enqueue_tool_call(
-        self, name: str, args: dict[str, Any], *, usage: tuple[int, int] | None = None
-    ) -> FakeOpenAI:
+    def enqueue_tool_call(self, name: str, args: dict[str, Any], *, usage: tuple[int, int] | None = None) -> FakeOpenAI:
         """Answer the next request with one call of function `name` with `args`."""
         return self._push(_Reply(tool_calls=((name, args),), usage=usage))
 
@@ -148,8 +146,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         if self._server is None:
             raise RuntimeError("FakeOpenAI is not running; use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
 
     def __enter__(self) -> FakeOpenAI:
         fake = self

@@ -21,8 +21,11 @@ def test_email_summary_plans_search_then_send_with_a_reference():
 
 def test_only_catalogue_tools_are_planned():
     assert plan_steps("email alice@example.com a summary of the refund policy", {"search_docs"}, [], None) == [
-        {"tool": "search_docs", "args": {"query": "refund policy"},
-         "purpose": "find what our documents say about refund policy"}
+        {
+            "tool": "search_docs",
+            "args": {"query": "refund policy"},
+            "purpose": "find what our documents say about refund policy",
+        }
     ]
 
 
@@ -41,25 +44,38 @@ def test_replans_leave_out_work_already_done_or_refused():
 
 
 def test_references_are_filled_from_the_named_step():
-    observations = [{"step": 0, "tool": "calculator", "ok": True, "status": "done",
-                     "data": {"expression": "2+2", "result": 4}}]
+    observations = [
+        {"step": 0, "tool": "calculator", "ok": True, "status": "done", "data": {"expression": "2+2", "result": 4}}
+    ]
     assert fill_references({"body": "Result: {{step:1}}", "n": 3}, observations) == {"body": "Result: 2+2 = 4", "n": 3}
 
 
 def test_answer_is_honest_about_rejections_and_early_stops():
-    answer = write_answer({
-        "observations": [{"step": 0, "tool": "send_email", "ok": False, "status": "rejected",
-                          "feedback": "not now", "error": "rejected by reviewer"}],
-        "stop_reason": "the step limit of 1 was reached",
-    })
+    answer = write_answer(
+        {
+            "observations": [
+                {
+                    "step": 0,
+                    "tool": "send_email",
+                    "ok": False,
+                    "status": "rejected",
+                    "feedback": "not now",
+                    "error": "rejected by reviewer",
+                }
+            ],
+            "stop_reason": "the step limit of 1 was reached",
+        }
+    )
     assert "the reviewer rejected it (not now)" in answer
     assert "I stopped before finishing: the step limit of 1 was reached." in answer
 
 
 def test_the_model_plans_through_tool_calling_and_is_deterministic():
     model = OfflineChatModel().bind_tools([Plan], tool_choice="Plan")
-    prompt = [SystemMessage("plan\n" + embed({"tools": [{"name": "calculator"}], "observations": []})),
-              HumanMessage("what is 12*12?")]
+    prompt = [
+        SystemMessage("plan\n" + embed({"tools": [{"name": "calculator"}], "observations": []})),
+        HumanMessage("what is 12*12?"),
+    ]
     first, second = model.invoke(prompt), model.invoke(prompt)
     assert first.tool_calls[0]["name"] == "Plan"
     assert first.tool_calls[0]["args"]["steps"][0]["args"] == {"expression": "12*12"}

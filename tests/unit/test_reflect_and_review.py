@@ -11,8 +11,14 @@ from tools.registry import builtin_registry
 
 
 def state(observations=(), cursor=1, plan_len=2, steps=1, replans=0, started=0.0):
-    return {"observations": list(observations), "cursor": cursor, "plan": [{}] * plan_len, "steps": steps,
-            "replans": replans, "clock_started_at": started}
+    return {
+        "observations": list(observations),
+        "cursor": cursor,
+        "plan": [{}] * plan_len,
+        "steps": steps,
+        "replans": replans,
+        "clock_started_at": started,
+    }
 
 
 def obs(ok=True, status="done", tool="calculator", error=None):
@@ -44,8 +50,14 @@ def test_three_failures_in_a_row_is_no_progress():
     assert judge(state(failures), CTX, now=1).stop_reason == "no progress: the last 3 steps all failed"
 
 
-PENDING = {"call_id": "c1", "step": 1, "tool": "send_email", "purpose": "tell alice", "review": None,
-           "args": {"to": "alice@example.com", "subject": "Hi", "body": "Hello"}}
+PENDING = {
+    "call_id": "c1",
+    "step": 1,
+    "tool": "send_email",
+    "purpose": "tell alice",
+    "review": None,
+    "args": {"to": "alice@example.com", "subject": "Hi", "body": "Hello"},
+}
 
 
 def test_the_approval_request_carries_what_a_reviewer_needs():

@@ -1,0 +1,52 @@
+"""`python -m handrail serve | migrate | worker`: the service's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from handrail.logs import configure_logging
+from handrail.settings import get_settings
+
+
+async def _migrate() -> None:
+    from handrail.db import open_pool
+    from handrail.migrate import migrate
+
+    settings = get_settings()
+    async with open_pool(settings) as (pool, target):
+        applied = await migrate(pool)
+        logging.getLogger("handrail").info(
+            "migrate.done", extra={"applied": applied or "none (already current)", "database": target.kind}
+        )
+
+
+def _serve() -> None:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "server:create_app", factory=True, host=settings.host, port=settings.port, log_config=None, proxy_headers=False
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="handrail", description=__doc__)
+    parser.add_argument("command", choices=["serve", "migrate", "worker"])
+    args = parser.parse_args(argv)
+    configure_logging(get_settings().log_level)
+    if args.command == "migrate":
+        asyncio.run(_migrate())
+    elif args.command == "serve":
+        _serve()
+    else:
+        from handrail.worker_main import run_worker_process
+
+        asyncio.run(run_worker_process(get_settings()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

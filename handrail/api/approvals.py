@@ -1,0 +1,49 @@
+"""Approvals: what is waiting for a person, and the decision that resumes the run."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from handrail import approvals
+from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.runs import repo, service
+
+router = APIRouter(prefix="/approvals", tags=["approvals"])
+
+
+class Decision(BaseModel):
+    """A reviewer's answer. `edit` args are merged over the planned arguments and re-validated."""
+
+    decision: Literal["approve", "edit", "reject"]
+    args: dict[str, Any] | None = None
+    feedback: str | None = Field(None, max_length=5000)
+
+
+@router.get("")
+async def list_approvals(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    status: Literal["pending", "approved", "edited", "rejected", "expired"] | None = None,
+    thread_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    rows = await approvals.search(
+        services.pool, principal, status=status, thread_id=thread_id, limit=limit, offset=offset
+    )
+    return [approvals.approval_json(r) for r in rows]
+
+
+@router.get("/{approval_id}")
+async def get_approval(approval_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return approvals.approval_json(await approvals.get(services.pool, principal, approval_id))
+
+
+@router.post("/{approval_id}")
+async def decide(approval_id: str, body: Decision, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Decide once and resume the paused run in the background (as `command.resume` would)."""
+    row, run = await service.resume_approval(services, principal, approval_id, body.model_dump(exclude_none=True))
+    return {**approvals.approval_json(row), "run": repo.run_json(run)}

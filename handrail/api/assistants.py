@@ -1,0 +1,162 @@
+"""Assistants: the graph's system assistant, user assistants, and the graph's shape and schemas."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from handrail import assistants
+from handrail.api.deps import PrincipalDep, ServicesDep
+
+router = APIRouter(prefix="/assistants", tags=["assistants"])
+
+
+class AssistantCreate(BaseModel):
+    graph_id: str
+    assistant_id: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantPatch(BaseModel):
+    graph_id: str | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+class AssistantSearch(BaseModel):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = None
+    name: str | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: str | None = None
+    sort_order: str | None = None
+    select: list[str] | None = None
+
+
+@router.post("")
+async def create_assistant(body: AssistantCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    row = await assistants.create(
+        services.pool,
+        principal,
+        graph_id=body.graph_id,
+        graph_ids=list(services.graphs),
+        assistant_id=body.assistant_id,
+        config=body.config,
+        context=body.context,
+        metadata=body.metadata,
+        name=body.name,
+        description=body.description,
+        if_exists=body.if_exists,
+    )
+    return assistants.assistant_json(row)
+
+
+@router.post("/search")
+async def search_assistants(
+    body: AssistantSearch, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> list[dict[str, Any]]:
+    rows, total = await assistants.search(
+        services.pool,
+        principal,
+        metadata=body.metadata,
+        graph_id=body.graph_id,
+        name=body.name,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+    response.headers["X-Pagination-Total"] = str(total)
+    if body.offset + len(rows) < total:
+        response.headers["X-Pagination-Next"] = str(body.offset + len(rows))
+    found = [assistants.assistant_json(r) for r in rows]
+    return [{k: v for k, v in a.items() if k in body.select} for a in found] if body.select else found
+
+
+@router.post("/count")
+async def count_assistants(body: AssistantSearch, services: ServicesDep, principal: PrincipalDep) -> int:
+    _, total = await assistants.search(
+        services.pool,
+        principal,
+        metadata=body.metadata,
+        graph_id=body.graph_id,
+        name=body.name,
+        limit=1,
+        offset=0,
+        sort_by=None,
+        sort_order=None,
+    )
+    return total
+
+
+@router.get("/{assistant_id}")
+async def get_assistant(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return assistants.assistant_json(await assistants.resolve(services.pool, principal, assistant_id, []))
+
+
+@router.patch("/{assistant_id}")
+async def patch_assistant(
+    assistant_id: str, body: AssistantPatch, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    row = await assistants.update(services.pool, principal, assistant_id, body.model_dump())
+    return assistants.assistant_json(row)
+
+
+@router.delete("/{assistant_id}", status_code=204)
+async def delete_assistant(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    await assistants.delete(services.pool, principal, assistant_id)
+    return Response(status_code=204)
+
+
+@router.get("/{assistant_id}/graph")
+async def get_graph(
+    assistant_id: str, services: ServicesDep, principal: PrincipalDep, xray: str = Query("false")
+) -> dict[str, Any]:
+    row = await assistants.resolve(services.pool, principal, assistant_id, list(services.graphs))
+    depth: int | bool = int(xray) if xray.isdigit() else xray.lower() == "true"
+    drawable = services.graphs[row["graph_id"]].get_graph(xray=depth).to_json()
+    # RemoteGraph splats each edge into Edge(**edge): only its own keys may appear.
+    drawable["edges"] = [
+        {k: v for k, v in e.items() if k in ("source", "target", "data", "conditional")} for e in drawable["edges"]
+    ]
+    return drawable
+
+
+@router.get("/{assistant_id}/schemas")
+async def get_schemas(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    row = await assistants.resolve(services.pool, principal, assistant_id, [])
+    graph = services.graphs[row["graph_id"]]
+    return {
+        "graph_id": row["graph_id"],
+        "input_schema": graph.get_input_jsonschema(),
+        "output_schema": graph.get_output_jsonschema(),
+        "state_schema": _state_schema(graph),
+        "config_schema": graph.get_config_jsonschema(),
+        "context_schema": graph.get_context_jsonschema(),
+    }
+
+
+@router.get("/{assistant_id}/subgraphs")
+@router.get("/{assistant_id}/subgraphs/{namespace}")
+async def get_subgraphs(
+    assistant_id: str, services: ServicesDep, principal: PrincipalDep, namespace: str | None = None
+) -> dict[str, Any]:
+    await assistants.resolve(services.pool, principal, assistant_id, [])
+    return {}  # the agent graph has no subgraphs
+
+
+def _state_schema(graph: Any) -> dict[str, Any]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(graph.builder.state_schema).json_schema(mode="serialization")

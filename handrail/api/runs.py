@@ -1,0 +1,184 @@
+"""Runs: background, wait and stream (SSE), on a thread or stateless; list, join, cancel, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import StreamingResponse
+
+from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.auth import Principal
+from handrail.errors import Conflict, NotFound
+from handrail.runs import repo, service
+from handrail.runs.schemas import RunCreate, require_modes_known
+from handrail.services import Services
+
+router = APIRouter(tags=["runs"])
+SSE = "text/event-stream; charset=utf-8"
+
+
+def _locations(run: dict[str, Any], *, stateless: bool, suffix: str) -> dict[str, str]:
+    base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
+    content = f"/runs/{run['run_id']}" if stateless else base
+    return {"Content-Location": content, "Location": f"{base}{suffix}"}
+
+
+def _stream_response(
+    services: Services, principal: Principal, run: dict[str, Any], body: RunCreate, *, stateless: bool
+) -> StreamingResponse:
+    events = service.event_stream(
+        services, run, modes=None, after=0, cancel_on_disconnect=body.on_disconnect == "cancel", principal=principal
+    )
+    return StreamingResponse(events, media_type=SSE, headers=_locations(run, stateless=stateless, suffix="/stream"))
+
+
+def _wait_response(services: Services, run: dict[str, Any], *, stateless: bool) -> StreamingResponse:
+    return StreamingResponse(
+        service.wait_body(services, run["run_id"]),
+        media_type="application/json",
+        headers=_locations(run, stateless=stateless, suffix="/join"),
+    )
+
+
+@router.post("/threads/{thread_id}/runs")
+async def create_run(
+    thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
+    """Queue a run in the background; it is returned at once as `pending`."""
+    run = await service.create_run(services, principal, thread_id, body)
+    response.headers.update(_locations(run, stateless=False, suffix=""))
+    response.headers["Location"] = f"/threads/{thread_id}/runs/{run['run_id']}"
+    return repo.run_json(run)
+
+
+@router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse)
+async def stream_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    run = await service.create_run(services, principal, thread_id, body)
+    return _stream_response(services, principal, run, body, stateless=False)
+
+
+@router.post("/threads/{thread_id}/runs/wait")
+async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    run = await service.create_run(services, principal, thread_id, body)
+    return _wait_response(services, run, stateless=False)
+
+
+@router.post("/runs")
+async def create_stateless_run(
+    body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> dict[str, Any]:
+    run = await service.create_run(services, principal, None, body)
+    response.headers["Content-Location"] = f"/runs/{run['run_id']}"
+    return repo.run_json(run)
+
+
+@router.post("/runs/stream", response_class=StreamingResponse)
+async def stream_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    run = await service.create_run(services, principal, None, body)
+    return _stream_response(services, principal, run, body, stateless=True)
+
+
+@router.post("/runs/wait")
+async def wait_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    run = await service.create_run(services, principal, None, body)
+    return _wait_response(services, run, stateless=False)
+
+
+@router.post("/runs/batch")
+async def create_batch(body: list[RunCreate], services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    return [repo.run_json(await service.create_run(services, principal, None, item)) for item in body]
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    limit: int = 10,
+    offset: int = 0,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    from handrail import threads
+
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    rows = await repo.list_runs(services.pool, row["thread_id"], limit=limit, offset=offset, status=status or None)
+    return [repo.run_json(r) for r in rows]
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def get_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return repo.run_json(await repo.get_run(services.pool, principal, thread_id, run_id))
+
+
+@router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    run = await repo.get_run(services.pool, principal, thread_id, run_id)
+    if run["status"] in repo.IN_FLIGHT:
+        raise Conflict(f"run {run_id} is {run['status']}; cancel it before deleting it")
+    async with services.pool.connection() as conn:
+        await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))
+    return Response(status_code=204)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/join")
+async def join_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+    run = await repo.get_run(services.pool, principal, thread_id, run_id)
+    return StreamingResponse(service.wait_body(services, run["run_id"]), media_type="application/json")
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse)
+async def join_stream(
+    thread_id: str,
+    run_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Join a run's stream. With Last-Event-ID it replays what followed that event (every run keeps its
+    events, so a reconnect loses nothing); without, it starts from now."""
+    run = await repo.get_run(services.pool, principal, thread_id, run_id)
+    modes = require_modes_known(stream_mode or []) or None
+    if last_event_id and last_event_id.isdigit():
+        after = int(last_event_id)
+    elif last_event_id == "-":
+        after = 0
+    else:
+        after = await repo.last_seq(services.pool, run["run_id"])
+    events = service.event_stream(
+        services, run, modes=modes, after=after, cancel_on_disconnect=cancel_on_disconnect, principal=principal
+    )
+    return StreamingResponse(events, media_type=SSE)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    thread_id: str,
+    run_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    wait: bool = False,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Any:
+    run = await service.cancel_run(services, principal, thread_id, run_id, action)
+    if wait:
+        return StreamingResponse(service.wait_body(services, run["run_id"]), media_type="application/json")
+    return Response(status_code=202)
+
+
+@router.post("/runs/cancel", status_code=204)
+async def cancel_many(
+    services: ServicesDep,
+    principal: PrincipalDep,
+    body: dict[str, Any],
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> Response:
+    thread_id, run_ids = body.get("thread_id"), body.get("run_ids") or []
+    if not thread_id or not run_ids:
+        raise NotFound("pass thread_id and run_ids to cancel; cancelling by status is not supported yet")
+    for rid in run_ids:
+        await service.cancel_run(services, principal, thread_id, str(uuid.UUID(str(rid))), action)
+    return Response(status_code=204)

@@ -1,0 +1,220 @@
+"""Threads: create, read, search, copy, delete; their state and history (time travel)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Header, Response
+from pydantic import BaseModel, Field
+
+from handrail import state, threads
+from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.errors import Conflict
+from handrail.runs import repo
+from handrail.services import delete_thread
+
+router = APIRouter(prefix="/threads", tags=["threads"])
+
+
+class ThreadCreate(BaseModel):
+    thread_id: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    if_exists: Literal["raise", "do_nothing"] = "raise"
+    ttl: Any = None
+    supersteps: list[dict[str, Any]] | None = None
+
+
+class ThreadPatch(BaseModel):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: Any = None
+
+
+class ThreadSearch(BaseModel):
+    ids: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: Literal["idle", "busy", "interrupted", "error"] | None = None
+    limit: int = Field(10, ge=1, le=1000)
+    offset: int = Field(0, ge=0)
+    sort_by: str = "created_at"
+    sort_order: Literal["asc", "desc"] = "desc"
+    select: list[str] | None = None
+
+
+class StateUpdate(BaseModel):
+    values: dict[str, Any] | list[Any] | None = None
+    as_node: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+
+
+class StateAtCheckpoint(BaseModel):
+    checkpoint: dict[str, Any]
+    subgraphs: bool = False
+
+
+class HistoryQuery(BaseModel):
+    limit: int = Field(10, ge=1, le=1000)
+    before: str | dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    select: list[str] | None = None
+
+
+@router.post("")
+async def create_thread(
+    services: ServicesDep, principal: PrincipalDep, body: Annotated[ThreadCreate | None, Body()] = None
+) -> dict[str, Any]:
+    body = body or ThreadCreate()
+    if body.supersteps:
+        raise Conflict("supersteps on thread creation are not supported; create the thread, then POST its state")
+    row = await threads.create_thread(
+        services.pool, principal, thread_id=body.thread_id, metadata=body.metadata, if_exists=body.if_exists
+    )
+    return threads.thread_json(row)
+
+
+@router.post("/search")
+async def search_threads(
+    body: ThreadSearch, services: ServicesDep, principal: PrincipalDep, response: Response
+) -> list[dict[str, Any]]:
+    rows, total = await threads.search_threads(
+        services.pool,
+        principal,
+        ids=body.ids,
+        metadata=body.metadata,
+        values=body.values,
+        status=body.status,
+        limit=body.limit,
+        offset=body.offset,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+    )
+    response.headers["X-Pagination-Total"] = str(total)
+    if body.offset + len(rows) < total:
+        response.headers["X-Pagination-Next"] = str(body.offset + len(rows))
+    found = [threads.thread_json(r) for r in rows]
+    return [{k: v for k, v in t.items() if k in body.select} for t in found] if body.select else found
+
+
+@router.post("/count")
+async def count_threads(
+    services: ServicesDep, principal: PrincipalDep, body: Annotated[ThreadSearch | None, Body()] = None
+) -> int:
+    body = body or ThreadSearch()
+    _, total = await threads.search_threads(
+        services.pool, principal, metadata=body.metadata, values=body.values, status=body.status, count_only=True
+    )
+    return total
+
+
+@router.get("/{thread_id}")
+async def get_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return threads.thread_json(await threads.get_thread(services.pool, principal, thread_id))
+
+
+@router.patch("/{thread_id}")
+async def patch_thread(
+    thread_id: str, body: ThreadPatch, services: ServicesDep, principal: PrincipalDep, prefer: str | None = Header(None)
+) -> Any:
+    row = await threads.patch_thread(services.pool, principal, thread_id, body.metadata)
+    if prefer == "return=minimal":
+        return Response(status_code=204)
+    return threads.thread_json(row)
+
+
+@router.delete("/{thread_id}", status_code=204)
+async def remove_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    async with services.pool.connection() as conn:
+        if any(r["status"] == "running" for r in await repo.in_flight(conn, row["thread_id"])):
+            raise Conflict(f"thread {thread_id} has a running run; cancel it before deleting the thread")
+    await delete_thread(services, str(row["thread_id"]))
+    return Response(status_code=204)
+
+
+@router.post("/{thread_id}/copy")
+async def copy_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return threads.thread_json(await threads.copy_thread(services.pool, principal, thread_id), include_values=False)
+
+
+@router.get("/{thread_id}/state")
+async def get_state(
+    thread_id: str, services: ServicesDep, principal: PrincipalDep, subgraphs: bool = False
+) -> dict[str, Any]:
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    return await state.read_state(services.graph, str(row["thread_id"]), subgraphs=subgraphs)
+
+
+@router.post("/{thread_id}/state/checkpoint")
+async def get_state_at(
+    thread_id: str, body: StateAtCheckpoint, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    return await state.read_state(
+        services.graph, str(row["thread_id"]), checkpoint=body.checkpoint, subgraphs=body.subgraphs
+    )
+
+
+@router.get("/{thread_id}/state/{checkpoint_id}")
+async def get_state_by_id(
+    thread_id: str, checkpoint_id: str, services: ServicesDep, principal: PrincipalDep, subgraphs: bool = False
+) -> dict[str, Any]:
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    return await state.read_state(
+        services.graph, str(row["thread_id"]), checkpoint_id=checkpoint_id, subgraphs=subgraphs
+    )
+
+
+@router.post("/{thread_id}/state")
+async def update_state(
+    thread_id: str, body: StateUpdate, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    async with services.pool.connection() as conn:
+        busy = bool(await repo.in_flight(conn, row["thread_id"]))
+    result = await state.update_state(
+        services.graph,
+        str(row["thread_id"]),
+        values=body.values,
+        as_node=body.as_node,
+        checkpoint=body.checkpoint,
+        checkpoint_id=body.checkpoint_id,
+        busy=busy,
+    )
+    snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(row["thread_id"])}})
+    await threads.set_status(
+        services.pool,
+        str(row["thread_id"]),
+        "interrupted" if snapshot.next else "idle",
+        values=state.snapshot_json(snapshot, thread_id)["values"],
+        interrupts=state.interrupts_by_task(snapshot),
+        with_state=True,
+    )
+    return result
+
+
+@router.post("/{thread_id}/history")
+async def post_history(
+    thread_id: str, services: ServicesDep, principal: PrincipalDep, body: Annotated[HistoryQuery | None, Body()] = None
+) -> list[dict[str, Any]]:
+    body = body or HistoryQuery()
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    return await state.history(
+        services.graph,
+        str(row["thread_id"]),
+        limit=body.limit,
+        before=body.before,
+        metadata=body.metadata,
+        checkpoint=body.checkpoint,
+    )
+
+
+@router.get("/{thread_id}/history")
+async def get_history(
+    thread_id: str, services: ServicesDep, principal: PrincipalDep, limit: int = 10, before: str | None = None
+) -> list[dict[str, Any]]:
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    return await state.history(
+        services.graph, str(row["thread_id"]), limit=limit, before=before, metadata=None, checkpoint=None
+    )

@@ -1,0 +1,223 @@
+"""Executes one claimed run: streams the graph, records every event, and leaves the run, the thread
+and any approval in a true final state before the run's stream closes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+from langgraph.types import Command, Send
+
+from graph.context import RunContext
+from handrail import approvals, notify, threads
+from handrail.logs import run_id_var, thread_id_var
+from handrail.runs import repo
+from handrail.runs.schemas import STREAM_MODES
+from handrail.serialize import to_json
+from handrail.services import Services, delete_thread
+from handrail.state import checkpoint_of, interrupts_by_task
+
+logger = logging.getLogger("handrail.runs")
+
+# Exception classes whose message is safe to show a client; others become "An internal error occurred".
+_SHOWN = {
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "RuntimeError",
+    "GraphRecursionError",
+    "TimeoutError",
+    "InvalidUpdateError",
+    "EmptyInputError",
+    "InvalidResume",
+    "ScriptExhausted",
+}
+
+
+@dataclasses.dataclass
+class Stop:
+    """Why the worker cancelled a run's task: the run's fate depends on it."""
+
+    reason: str | None = None  # "interrupt" | "rollback" (cancelled by a user) | "lease_lost" | "shutdown"
+
+
+def error_body(exc: BaseException) -> dict[str, str]:
+    name = type(exc).__name__
+    return {"error": name, "message": str(exc) if name in _SHOWN else "An internal error occurred"}
+
+
+def run_context(services: Services, run: dict[str, Any]) -> RunContext:
+    """Limits from settings, narrowed by the run's `context`; the user always comes from auth."""
+    allowed = {f.name for f in dataclasses.fields(RunContext)} - {"user_id"}
+    overrides = {k: v for k, v in (run["kwargs"].get("context") or {}).items() if k in allowed}
+    return dataclasses.replace(services.deps.defaults, user_id=run["user_id"], **overrides)
+
+
+def run_config(run: dict[str, Any]) -> dict[str, Any]:
+    kwargs, tid = run["kwargs"], str(run["thread_id"])
+    requested = kwargs.get("config") or {}
+    configurable = {
+        **(requested.get("configurable") or {}),
+        "thread_id": tid,
+        "checkpoint_ns": kwargs.get("checkpoint_ns") or "",
+    }
+    if kwargs.get("checkpoint_id"):
+        configurable["checkpoint_id"] = kwargs["checkpoint_id"]
+    metadata = {
+        **(requested.get("metadata") or {}),
+        **run["metadata"],
+        "run_id": str(run["run_id"]),
+        "thread_id": tid,
+        "user_id": run["user_id"],
+        "run_attempt": run["attempt"],
+    }
+    config: dict[str, Any] = {
+        "configurable": configurable,
+        "metadata": metadata,
+        "recursion_limit": requested.get("recursion_limit", 50),
+    }
+    if requested.get("tags"):
+        config["tags"] = [t for t in requested["tags"] if isinstance(t, str)]
+    return config
+
+
+async def graph_input(services: Services, run: dict[str, Any]) -> Any:
+    """The input to stream: the run's own, or None to continue a run a dead worker left half done."""
+    kwargs = run["kwargs"]
+    if run["attempt"] > 1:
+        snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
+        if (snapshot.metadata or {}).get("run_id") == str(run["run_id"]):
+            return None  # this run already checkpointed: continue from there, never redo a finished step
+    if kwargs.get("command"):
+        cmd = kwargs["command"]
+        goto = cmd.get("goto")
+        if isinstance(goto, dict):
+            goto = Send(goto["node"], goto.get("input"))
+        return Command(resume=cmd.get("resume"), update=cmd.get("update"), goto=goto or ())
+    return kwargs.get("input")
+
+
+async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
+    run_id, tid = run["run_id"], str(run["thread_id"])
+    run_id_var.set(str(run_id))
+    thread_id_var.set(tid)
+    kwargs = run["kwargs"]
+    status, error = "success", None
+    try:
+        async with asyncio.timeout(services.settings.background_run_timeout_s):
+            await _stream(services, run, await graph_input(services, run))
+    except asyncio.CancelledError:
+        if stop.reason in ("lease_lost", "shutdown"):
+            raise  # not ours to finish: another worker continues from the last checkpoint
+        status = "interrupted"
+    except TimeoutError:
+        status = "timeout"
+        error = {"error": "TimeoutError", "message": f"run exceeded {services.settings.background_run_timeout_s:g} s"}
+    except Exception as exc:
+        logger.exception("run.failed")
+        status, error = "error", error_body(exc)
+    if error is not None:
+        await repo.append_event(services.pool, run_id, "error", error)
+    await finalize(services, run, status, error, worker_id=services.worker_id)
+    if stop.reason == "rollback":
+        await rollback(services, run)
+    logger.info("run.finished", extra={"status": status, "attempt": run["attempt"], "graph_kwargs": list(kwargs)})
+
+
+async def _stream(services: Services, run: dict[str, Any], payload: Any) -> None:
+    kwargs = run["kwargs"]
+    requested = kwargs["stream_mode"]
+    modes = sorted({STREAM_MODES[m] for m in requested})
+    async for ns, mode, chunk in services.graph.astream(
+        payload,
+        run_config(run),
+        context=run_context(services, run),
+        stream_mode=modes,
+        subgraphs=True,
+        interrupt_before=kwargs.get("interrupt_before"),
+        interrupt_after=kwargs.get("interrupt_after"),
+        durability=kwargs.get("durability") or services.settings.default_durability,
+    ):
+        if ns and not kwargs.get("subgraphs"):
+            continue
+        event = "messages" if mode == "messages" else mode
+        if ns:
+            event = "|".join([event, *ns])
+        data = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
+        await repo.append_event(services.pool, run["run_id"], event, data)
+        await services.bus.publish(f"run:{run['run_id']}")
+
+
+def _debug_payload(chunk: Any) -> Any:
+    """Studio reads `checkpoint` and `parent_checkpoint` on debug checkpoint events."""
+    data = to_json(chunk)
+    if isinstance(chunk, dict) and chunk.get("type") == "checkpoint":
+        payload = chunk.get("payload", {})
+        data["payload"]["checkpoint"] = checkpoint_of(payload.get("config"))
+        data["payload"]["parent_checkpoint"] = checkpoint_of(payload.get("parent_config"))
+    return data
+
+
+async def finalize(
+    services: Services, run: dict[str, Any], status: str, error: dict[str, Any] | None, *, worker_id: str | None
+) -> None:
+    """Thread status and approvals first, then the run's terminal status; a stream closes only after."""
+    tid = str(run["thread_id"])
+    snapshot = await services.graph.aget_state({"configurable": {"thread_id": tid}})
+    pending = interrupts_by_task(snapshot)
+    async with services.pool.connection() as conn:
+        others = await repo.in_flight(conn, run["thread_id"])
+    others = [r for r in others if r["run_id"] != run["run_id"]]
+    thread_status = "busy" if others else "error" if status == "error" else "interrupted" if snapshot.next else "idle"
+    await threads.set_status(
+        services.pool,
+        tid,
+        thread_status,
+        values=to_json(snapshot.values),
+        interrupts=pending,
+        error=error,
+        with_state=True,
+    )
+    for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
+        row = await approvals.record(
+            services.pool,
+            thread_id=tid,
+            run_id=str(run["run_id"]),
+            user_id=run["user_id"],
+            interrupt_id=interrupt_id,
+            payload=payload,
+            ttl_s=services.settings.approval_ttl_s,
+        )
+        if row is not None:
+            notify.approval_requested(services, row)
+    output = to_json(snapshot.values) if isinstance(snapshot.values, dict) else {}
+    if snapshot.interrupts:
+        output["__interrupt__"] = [to_json(i) for i in snapshot.interrupts]
+    if error is not None:
+        output["__error__"] = error
+    if not await repo.finish(services.pool, run["run_id"], status, error, worker_id=worker_id, output=output):
+        logger.warning("run.finish_lost", extra={"status": status})
+        return
+    await services.bus.publish(f"run:{run['run_id']}")
+    if run.get("webhook"):
+        notify.run_finished(services, run, status, error, to_json(snapshot.values))
+    if run.get("temporary"):
+        await delete_thread(services, tid)
+
+
+async def rollback(services: Services, run: dict[str, Any]) -> None:
+    """multitask `rollback`: the run and every checkpoint it wrote disappear."""
+    rid = str(run["run_id"])
+    async with services.pool.connection() as conn, conn.transaction():
+        # Blobs are shared across checkpoints by channel version; orphans are harmless and left alone.
+        await conn.execute(
+            "DELETE FROM checkpoint_writes w USING checkpoints c WHERE w.thread_id = c.thread_id "
+            "AND w.checkpoint_id = c.checkpoint_id AND c.thread_id = %s AND c.metadata->>'run_id' = %s",
+            (str(run["thread_id"]), rid),
+        )
+        await conn.execute(
+            "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s", (str(run["thread_id"]), rid)
+        )
+        await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))

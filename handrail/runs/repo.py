@@ -1,0 +1,287 @@
+"""SQL for the runs table (the durable queue) and run_events (every streamed event, in order)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from handrail.auth import Principal
+from handrail.errors import NotFound
+
+TERMINAL = ("success", "error", "timeout", "interrupted")
+IN_FLIGHT = ("pending", "running")
+END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
+
+_RUN_COLUMNS = (
+    "run_id, thread_id, assistant_id, user_id, status, metadata, kwargs, multitask_strategy, webhook, temporary, "
+    "attempt, worker_id, cancel_action, error, created_at, updated_at, started_at, ended_at"
+)
+
+
+def run_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": str(row["run_id"]),
+        "thread_id": str(row["thread_id"]),
+        "assistant_id": str(row["assistant_id"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "status": row["status"],
+        "metadata": row["metadata"],
+        "kwargs": row["kwargs"],
+        "multitask_strategy": row["multitask_strategy"],
+    }
+
+
+async def insert_run(
+    conn: AsyncConnection[Any],
+    *,
+    thread_id: uuid.UUID,
+    assistant_id: uuid.UUID,
+    user_id: str,
+    metadata: dict[str, Any],
+    kwargs: dict[str, Any],
+    multitask_strategy: str,
+    webhook: str | None,
+    temporary: bool,
+    after_seconds: float | None,
+) -> dict[str, Any]:
+    row = await (
+        await conn.execute(
+            f"INSERT INTO runs (run_id, thread_id, assistant_id, user_id, metadata, kwargs, multitask_strategy, "
+            f"webhook, temporary, available_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            f"now() + make_interval(secs => %s)) RETURNING {_RUN_COLUMNS}",
+            (
+                uuid.uuid4(),
+                thread_id,
+                assistant_id,
+                user_id,
+                Jsonb(metadata),
+                Jsonb(kwargs),
+                multitask_strategy,
+                webhook,
+                temporary,
+                after_seconds or 0,
+            ),
+        )
+    ).fetchone()
+    assert row is not None
+    return row
+
+
+async def get_run(
+    pool: AsyncConnectionPool, principal: Principal, thread_id: str | None, run_id: str
+) -> dict[str, Any]:
+    try:
+        rid = uuid.UUID(run_id)
+    except ValueError as exc:
+        raise NotFound(f"run {run_id} not found (run ids are UUIDs)") from exc
+    async with pool.connection() as conn:
+        row = await (await conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (rid,))).fetchone()
+    if row is None or not principal.owns(row["user_id"]) or (thread_id and str(row["thread_id"]) != thread_id):
+        raise NotFound(f"run {run_id} not found")
+    return row
+
+
+async def load_run(pool: AsyncConnectionPool, run_id: uuid.UUID) -> dict[str, Any] | None:
+    async with pool.connection() as conn:
+        return await (await conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,))).fetchone()
+
+
+async def list_runs(
+    pool: AsyncConnectionPool, thread_id: uuid.UUID, *, limit: int, offset: int, status: str | None
+) -> list[dict[str, Any]]:
+    sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = %s"
+    params: list[Any] = [thread_id]
+    if status:
+        sql += " AND status = %s"
+        params.append(status)
+    sql += " ORDER BY created_at DESC LIMIT %s OFFSET %s"
+    async with pool.connection() as conn:
+        return await (await conn.execute(sql, [*params, limit, offset])).fetchall()
+
+
+async def in_flight(conn: AsyncConnection[Any], thread_id: uuid.UUID) -> list[dict[str, Any]]:
+    return await (
+        await conn.execute(
+            "SELECT run_id, status FROM runs WHERE thread_id = %s AND status IN ('pending', 'running') "
+            "ORDER BY created_at",
+            (thread_id,),
+        )
+    ).fetchall()
+
+
+# --- the queue -------------------------------------------------------------------------------
+
+_CLAIM = f"""
+UPDATE runs SET status = 'running', worker_id = %(worker)s, heartbeat_at = now(), attempt = attempt + 1,
+       started_at = coalesce(started_at, now()), updated_at = now()
+WHERE run_id = (
+    SELECT r.run_id FROM runs r
+    WHERE r.status = 'pending' AND r.available_at <= now()
+      AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND o.status = 'running')
+      AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND o.status = 'pending'
+                      AND o.created_at < r.created_at)
+    ORDER BY r.created_at
+    FOR UPDATE SKIP LOCKED
+    LIMIT 1)
+RETURNING {_RUN_COLUMNS}
+"""
+
+
+async def claim_next(pool: AsyncConnectionPool, worker_id: str) -> dict[str, Any] | None:
+    """The oldest runnable run, now ours; one run per thread at a time, oldest first."""
+    from psycopg.errors import UniqueViolation
+
+    async with pool.connection() as conn:
+        try:
+            return await (await conn.execute(_CLAIM, {"worker": worker_id})).fetchone()
+        except UniqueViolation:
+            return None  # another worker started a run on that thread in the same instant
+
+
+async def heartbeat(pool: AsyncConnectionPool, worker_id: str, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """Extend our leases; returns run id → requested cancel action for the runs still ours."""
+    if not run_ids:
+        return {}
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "UPDATE runs SET heartbeat_at = now() WHERE run_id = ANY(%s) AND worker_id = %s AND status = 'running' "
+                "RETURNING run_id, cancel_action",
+                (run_ids, worker_id),
+            )
+        ).fetchall()
+    return {r["run_id"]: r["cancel_action"] for r in rows}
+
+
+async def reap_expired(pool: AsyncConnectionPool, lease_s: float, max_attempts: int) -> list[dict[str, Any]]:
+    """Runs whose worker stopped heartbeating go back to the queue (or fail after too many attempts)."""
+    async with pool.connection() as conn:
+        return await (
+            await conn.execute(
+                "UPDATE runs SET status = CASE WHEN attempt >= %(max)s THEN 'error' ELSE 'pending' END, "
+                "error = CASE WHEN attempt >= %(max)s THEN jsonb_build_object('error', 'WorkerLost', 'message', "
+                "'the run lost its worker ' || attempt || ' times; giving up') ELSE error END, "
+                "worker_id = NULL, updated_at = now() "
+                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(lease)s) "
+                "RETURNING run_id, thread_id, status, attempt",
+                {"max": max_attempts, "lease": lease_s},
+            )
+        ).fetchall()
+
+
+async def release(pool: AsyncConnectionPool, run_id: uuid.UUID, worker_id: str) -> None:
+    """Hand a run back to the queue (graceful shutdown): another worker resumes it from its checkpoint."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE runs SET status = 'pending', worker_id = NULL, updated_at = now() "
+            "WHERE run_id = %s AND worker_id = %s AND status = 'running'",
+            (run_id, worker_id),
+        )
+
+
+async def finish(
+    pool: AsyncConnectionPool,
+    run_id: uuid.UUID,
+    status: str,
+    error: dict[str, Any] | None,
+    *,
+    worker_id: str | None,
+    output: Any = None,
+) -> bool:
+    """Mark the run terminal and close its event stream, atomically. False if the run was no longer ours."""
+    async with pool.connection() as conn, conn.transaction():
+        # worker_id None: the API finishing a run nobody runs yet (a cancelled pending run).
+        row = await (
+            await conn.execute(
+                "UPDATE runs SET status = %s, error = %s, ended_at = now(), updated_at = now() "
+                "WHERE run_id = %s AND status IN ('pending', 'running') AND (%s::text IS NULL OR worker_id = %s) "
+                "RETURNING run_id",
+                (status, Jsonb(error), run_id, worker_id, worker_id),
+            )
+        ).fetchone()
+        if row is None:
+            return False
+        # The final output rides on the end marker: a stateless run's thread is gone once it ends.
+        await _append(conn, run_id, END_EVENT, {"status": status, "output": output})
+    return True
+
+
+async def cancel_pending(conn: AsyncConnection[Any], run_id: uuid.UUID, action: str) -> None:
+    """A run nobody executes yet: interrupted at once (rollback: deleted)."""
+    if action == "rollback":
+        await conn.execute("DELETE FROM runs WHERE run_id = %s AND status = 'pending'", (run_id,))
+        return
+    row = await (
+        await conn.execute(
+            "UPDATE runs SET status = 'interrupted', ended_at = now(), updated_at = now() "
+            "WHERE run_id = %s AND status = 'pending' RETURNING run_id",
+            (run_id,),
+        )
+    ).fetchone()
+    if row is not None:
+        await _append(conn, run_id, END_EVENT, {"status": "interrupted", "output": None})
+
+
+async def request_cancel(conn: AsyncConnection[Any], run_id: uuid.UUID, action: str) -> None:
+    """A running run: its worker sees the request at its next heartbeat (or at once, via the bus)."""
+    await conn.execute(
+        "UPDATE runs SET cancel_action = %s, updated_at = now() WHERE run_id = %s AND status = 'running'",
+        (action, run_id),
+    )
+
+
+async def end_event(pool: AsyncConnectionPool, run_id: uuid.UUID) -> dict[str, Any] | None:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT data FROM run_events WHERE run_id = %s AND event = %s",
+                (run_id, END_EVENT),
+            )
+        ).fetchone()
+    return row["data"] if row else None
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+async def _append(conn: AsyncConnection[Any], run_id: uuid.UUID, event: str, data: Any) -> int:
+    row = await (
+        await conn.execute(
+            "INSERT INTO run_events (run_id, seq, event, data) "
+            "SELECT %s, coalesce(max(seq), 0) + 1, %s, %s FROM run_events WHERE run_id = %s RETURNING seq",
+            (run_id, event, Jsonb(data), run_id),
+        )
+    ).fetchone()
+    assert row is not None
+    return int(row["seq"])
+
+
+async def append_event(pool: AsyncConnectionPool, run_id: uuid.UUID, event: str, data: Any) -> int:
+    async with pool.connection() as conn:
+        return await _append(conn, run_id, event, data)
+
+
+async def events_after(pool: AsyncConnectionPool, run_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        return await (
+            await conn.execute(
+                "SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 500",
+                (run_id, after),
+            )
+        ).fetchall()
+
+
+async def last_seq(pool: AsyncConnectionPool, run_id: uuid.UUID) -> int:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT coalesce(max(seq), 0) AS seq FROM run_events WHERE run_id = %s AND event <> %s",
+                (run_id, END_EVENT),
+            )
+        ).fetchone()
+    return int(row["seq"]) if row else 0

@@ -1,0 +1,112 @@
+"""Run request bodies as the LangGraph Server API defines them, and their normalised stored form."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from handrail.errors import InvalidRequest, Unprocessable
+
+# Stream modes a run can ask for, mapped to what LangGraph's astream produces.
+STREAM_MODES: dict[str, str] = {
+    "values": "values",
+    "updates": "updates",
+    "messages-tuple": "messages",
+    "messages": "messages",  # served as messages-tuple, as RemoteGraph asks for anyway
+    "custom": "custom",
+    "debug": "debug",
+    "tasks": "tasks",
+    "checkpoints": "checkpoints",
+}
+MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+
+
+class RunCommand(BaseModel):
+    """`Command` over the wire: resume an interrupt, update state, or jump to a node."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resume: Any = None
+    update: dict[str, Any] | list[Any] | None = None
+    goto: str | dict[str, Any] | list[Any] | None = None
+
+
+class RunCreate(BaseModel):
+    """The body of every run-creating endpoint. Unknown fields are tolerated, as the SDK sends some."""
+
+    model_config = ConfigDict(extra="allow")
+
+    assistant_id: str = Field(description="Assistant UUID, or a graph id such as `agent`.")
+    input: dict[str, Any] | list[Any] | None = Field(None, description="Graph input; null continues a thread.")
+    command: RunCommand | None = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    webhook: str | None = None
+    multitask_strategy: MultitaskStrategy = "enqueue"
+    if_not_exists: Literal["create", "reject"] = "reject"
+    on_completion: Literal["delete", "keep"] | None = None
+    on_disconnect: Literal["cancel", "continue"] = "continue"
+    stream_mode: str | list[str] = "values"
+    stream_subgraphs: bool = False
+    stream_resumable: bool = False
+    feedback_keys: list[str] | None = None
+    after_seconds: float | None = Field(None, ge=0)
+    durability: Literal["sync", "async", "exit"] | None = None
+    checkpoint_during: bool | None = None
+
+    @field_validator("stream_mode")
+    @classmethod
+    def _known_modes(cls, value: str | list[str]) -> list[str]:
+        modes = [value] if isinstance(value, str) else list(value)
+        unknown = [m for m in modes if m not in STREAM_MODES]
+        if unknown:
+            raise ValueError(f"unsupported stream_mode {unknown}; supported: {', '.join(STREAM_MODES)}")
+        return modes or ["values"]
+
+    def stream_modes(self) -> list[str]:
+        return self.stream_mode if isinstance(self.stream_mode, list) else [self.stream_mode]
+
+    def normalised(self, default_durability: str) -> dict[str, Any]:
+        """What the worker needs to execute the run, stored as the run's `kwargs`."""
+        config = dict(self.config or {})
+        if config.get("configurable") and self.context:
+            raise InvalidRequest("send either config.configurable or context, not both (LangGraph ≥ 0.6 uses context)")
+        durability = self.durability
+        if durability is None and self.checkpoint_during is not None:
+            durability = "async" if self.checkpoint_during else "exit"
+        command = self.command.model_dump(exclude_none=True) if self.command else None
+        if command is not None and command.get("goto") == []:
+            command.pop("goto")  # RemoteGraph sends goto: [] with every resume
+        checkpoint_id = self.checkpoint_id or (self.checkpoint or {}).get("checkpoint_id")
+        return {
+            "input": self.input,
+            "command": command or None,
+            "config": config,
+            "context": self.context or {},
+            "stream_mode": self.stream_modes(),
+            "interrupt_before": self.interrupt_before,
+            "interrupt_after": self.interrupt_after,
+            "webhook": self.webhook,
+            "feedback_keys": self.feedback_keys,
+            "subgraphs": self.stream_subgraphs,
+            "resumable": self.stream_resumable,
+            "durability": durability or default_durability,
+            "checkpoint_id": checkpoint_id,
+            "checkpoint_ns": (self.checkpoint or {}).get("checkpoint_ns", ""),
+            "on_disconnect": self.on_disconnect,
+        }
+
+
+def require_modes_known(modes: list[str]) -> list[str]:
+    """For join streams: `stream_mode=` (empty) means every mode the run records."""
+    cleaned = [m for m in modes if m]
+    unknown = [m for m in cleaned if m not in STREAM_MODES]
+    if unknown:
+        raise Unprocessable(f"unsupported stream_mode {unknown}; supported: {', '.join(STREAM_MODES)}")
+    return cleaned

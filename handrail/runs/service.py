@@ -1,0 +1,285 @@
+"""Creating, cancelling, joining and streaming runs: the rules the runs API and approvals share."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from handrail import approvals, assistants, threads
+from handrail.auth import Principal
+from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound
+from handrail.runs import repo
+from handrail.runs.schemas import RunCreate
+from handrail.services import Services
+from handrail.webhooks import check_webhook_url
+from nodes.review import InvalidReview, parse_review
+
+HEARTBEAT_S = 5.0
+
+
+async def create_run(
+    services: Services,
+    principal: Principal,
+    thread_id: str | None,
+    body: RunCreate,
+    *,
+    expiry_reason: str | None = None,
+) -> dict[str, Any]:
+    """Queue a run (200 at once); the thread is created for stateless runs or `if_not_exists=create`."""
+    settings = services.settings
+    try:
+        assistant = await assistants.resolve(services.pool, principal, body.assistant_id, list(services.graphs))
+    except NotFound as exc:
+        raise NotFound(f"{exc}. Thread or assistant not found.") from exc
+    if body.webhook:
+        check_webhook_url(body.webhook, allow_private=settings.webhook_allow_private)
+    kwargs = body.normalised(settings.default_durability)
+    command = kwargs["command"] or {}
+    temporary = False
+    if thread_id is None:
+        if "resume" in command:
+            raise InvalidRequest("a resume needs a thread: use POST /threads/{thread_id}/runs with the paused thread")
+        thread = await threads.create_thread(services.pool, principal)
+        temporary = body.on_completion != "keep"
+    else:
+        try:
+            thread = await threads.get_thread(services.pool, principal, thread_id)
+        except NotFound:
+            if body.if_not_exists != "create":
+                raise NotFound(f"thread {thread_id} not found; pass if_not_exists='create' to create it") from None
+            thread = await threads.create_thread(services.pool, principal, thread_id=thread_id, if_exists="do_nothing")
+    tid = thread["thread_id"]
+    metadata = {
+        **assistant["metadata"],
+        **(body.metadata or {}),
+        "graph_id": assistant["graph_id"],
+        "assistant_id": str(assistant["assistant_id"]),
+    }
+    metadata.pop("created_by", None)
+    kwargs["config"] = _merge_config(assistant["config"], kwargs["config"])
+    kwargs["context"] = {**assistant["context"], **kwargs["context"]}
+    cancelled_running = False
+    async with services.pool.connection() as conn, conn.transaction():
+        # Serialises run creation per thread, so multitask rules see a consistent picture.
+        await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (tid,))
+        busy = await repo.in_flight(conn, tid)
+        if busy:
+            cancelled_running = await _apply_multitask(conn, tid, busy, body.multitask_strategy)
+        approval = None
+        if "resume" in command:
+            approval = await _accept_resume(
+                conn, services, principal, thread, command["resume"], busy=bool(busy), expiry_reason=expiry_reason
+            )
+        run = await repo.insert_run(
+            conn,
+            thread_id=tid,
+            assistant_id=assistant["assistant_id"],
+            user_id=thread["user_id"],
+            metadata=metadata,
+            kwargs=kwargs,
+            multitask_strategy=body.multitask_strategy,
+            webhook=body.webhook,
+            temporary=temporary,
+            after_seconds=body.after_seconds,
+        )
+        if approval is not None:
+            await approvals.link_resume_run(conn, approval["approval_id"], run["run_id"])
+        await conn.execute(
+            "UPDATE threads SET status = 'busy', metadata = metadata || %s, updated_at = now() WHERE thread_id = %s",
+            (Jsonb({"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}), tid),
+        )
+    if cancelled_running:
+        await services.bus.publish("cancel")
+    await services.bus.publish("runs")
+    return run
+
+
+def _merge_config(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = {**base, **override}
+    merged["configurable"] = {**(base.get("configurable") or {}), **(override.get("configurable") or {})}
+    return merged
+
+
+async def _apply_multitask(
+    conn: AsyncConnection[Any], tid: uuid.UUID, busy: list[dict[str, Any]], strategy: str
+) -> bool:
+    if strategy == "reject":
+        current = busy[0]
+        raise Conflict(
+            f"thread {tid} is busy with run {current['run_id']} ({current['status']}); retry with "
+            "multitask_strategy=enqueue, or wait for it, or cancel it"
+        )
+    if strategy == "enqueue":
+        return False
+    running = False
+    for run in busy:
+        if run["status"] == "pending":
+            await repo.cancel_pending(conn, run["run_id"], strategy)
+        else:
+            await repo.request_cancel(conn, run["run_id"], strategy)
+            running = True
+    return running
+
+
+async def _accept_resume(
+    conn: AsyncConnection[Any],
+    services: Services,
+    principal: Principal,
+    thread: dict[str, Any],
+    value: Any,
+    *,
+    busy: bool,
+    expiry_reason: str | None,
+) -> dict[str, Any] | None:
+    """Refuse a resume with nothing to resume (400) or an invalid review (400); record an approval's
+    decision exactly once (409 for a second one)."""
+    if not busy and thread["status"] != "interrupted":
+        raise InvalidResume(
+            f"thread {thread['thread_id']} is {thread['status']}, not paused at an interrupt; "
+            "there is nothing to resume"
+        )
+    pending = await approvals.pending_for_thread(conn, thread["thread_id"])
+    if pending is None:
+        return None
+    if isinstance(value, dict) and pending["interrupt_id"] in value:
+        value = value[pending["interrupt_id"]]  # the `{interrupt_id: value}` form
+    call = {"tool": pending["tool"], "args": pending["args"]}
+    try:
+        review = parse_review(value, call, services.deps.registry)  # type: ignore[arg-type]
+    except InvalidReview as exc:
+        raise InvalidResume(f"invalid resume for approval {pending['approval_id']}: {exc}") from exc
+    return await approvals.decide(
+        conn,
+        pending["approval_id"],
+        dict(review),
+        decided_by=principal.user_id,
+        reason=expiry_reason,
+        expired=expiry_reason is not None,
+    )
+
+
+async def resume_approval(
+    services: Services, principal: Principal, approval_id: str, value: dict[str, Any], *, expired: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """POST /approvals/{id}: the same effect as `command.resume` on the approval's thread."""
+    row = await approvals.get(services.pool, principal, approval_id)
+    if row["status"] != "pending":
+        raise Conflict(f"approval {approval_id} was already decided ({row['status']}); a decision applies once")
+    body = RunCreate(
+        assistant_id=str(
+            (await threads.get_thread(services.pool, principal, str(row["thread_id"])))["metadata"].get("assistant_id")
+            or "agent"
+        ),
+        command={"resume": value},
+        multitask_strategy="enqueue",
+    )  # type: ignore[arg-type]
+    run = await create_run(
+        services, principal, str(row["thread_id"]), body, expiry_reason=value.get("feedback") if expired else None
+    )
+    return await approvals.get(services.pool, principal, approval_id), run
+
+
+async def cancel_run(
+    services: Services, principal: Principal, thread_id: str, run_id: str, action: str
+) -> dict[str, Any]:
+    run = await repo.get_run(services.pool, principal, thread_id, run_id)
+    if run["status"] not in repo.IN_FLIGHT:
+        raise NotFound(f"run {run_id} is {run['status']}; only pending or running runs can be cancelled")
+    async with services.pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM runs WHERE run_id = %s FOR UPDATE", (run["run_id"],))
+        await repo.cancel_pending(conn, run["run_id"], action)
+        await repo.request_cancel(conn, run["run_id"], action)
+    await services.bus.publish("cancel")
+    await services.bus.publish(f"run:{run['run_id']}")
+    await refresh_thread_status(services, str(run["thread_id"]))
+    return run
+
+
+async def refresh_thread_status(services: Services, thread_id: str) -> None:
+    """Thread status after a change made outside a worker (a cancelled pending run)."""
+    async with services.pool.connection() as conn:
+        busy = await repo.in_flight(conn, uuid.UUID(thread_id))
+    if busy:
+        return
+    snapshot = await services.graph.aget_state({"configurable": {"thread_id": thread_id}})
+    await threads.set_status(services.pool, thread_id, "interrupted" if snapshot.next else "idle")
+
+
+async def wait_for_end(services: Services, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """Block until the run is final; its end marker (status and output), or None if it was deleted."""
+    async with services.bus.subscribe(f"run:{run_id}") as sub:
+        while True:
+            end = await repo.end_event(services.pool, run_id)
+            if end is not None:
+                return end
+            if await repo.load_run(services.pool, run_id) is None:
+                return None  # rolled back or deleted
+            await sub.wait(services.settings.worker_poll_s)
+
+
+async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """/wait and /join: newlines while waiting (keeps proxies from timing out), then one JSON document."""
+    async with services.bus.subscribe(f"run:{run_id}") as sub:
+        while (end := await repo.end_event(services.pool, run_id)) is None:
+            if await repo.load_run(services.pool, run_id) is None:
+                break
+            if not await sub.wait(HEARTBEAT_S):
+                yield b"\n"
+    yield json.dumps((end or {}).get("output")).encode()
+
+
+def sse_frame(event: str, data: Any, event_id: int | None = None) -> bytes:
+    frame = f"event: {event}\r\ndata: {json.dumps(data, separators=(',', ':'))}\r\n"
+    if event_id is not None:
+        frame += f"id: {event_id}\r\n"
+    return (frame + "\r\n").encode()
+
+
+async def event_stream(
+    services: Services,
+    run: dict[str, Any],
+    *,
+    modes: list[str] | None,
+    after: int,
+    cancel_on_disconnect: bool,
+    principal: Principal,
+) -> AsyncIterator[bytes]:
+    """The run's events from `after` on, as SSE; ends right after the run is final."""
+    run_id = run["run_id"]
+    wanted = {("messages" if m in ("messages", "messages-tuple") else m) for m in modes} if modes else None
+    finished = False
+    try:
+        yield sse_frame("metadata", {"run_id": str(run_id), "attempt": max(1, run["attempt"])})
+        async with services.bus.subscribe(f"run:{run_id}") as sub:
+            cursor = after
+            while True:
+                rows = await repo.events_after(services.pool, run_id, cursor)
+                for row in rows:
+                    cursor = row["seq"]
+                    if row["event"] == repo.END_EVENT:
+                        finished = True
+                        return
+                    if wanted is None or row["event"].split("|")[0] in wanted or row["event"] == "error":
+                        yield sse_frame(row["event"], row["data"], row["seq"])
+                if rows:
+                    continue
+                if not await sub.wait(HEARTBEAT_S):
+                    if await repo.load_run(services.pool, run_id) is None:
+                        finished = True
+                        return
+                    yield b": heartbeat\r\n\r\n"
+    finally:
+        if not finished and cancel_on_disconnect:
+            services.spawn(_cancel_quietly(services, principal, run), name=f"cancel-on-disconnect-{run_id}")
+
+
+async def _cancel_quietly(services: Services, principal: Principal, run: dict[str, Any]) -> None:
+    try:
+        await cancel_run(services, principal, str(run["thread_id"]), str(run["run_id"]), "interrupt")
+    except NotFound:
+        pass  # it finished meanwhile

@@ -1,0 +1,146 @@
+"""The worker: claims queued runs, keeps their leases alive, honours cancels, takes over runs whose
+worker died, and expires approvals nobody decided. Runs inside the API process or on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+from handrail import approvals, threads
+from handrail.auth import Principal
+from handrail.errors import HandrailError
+from handrail.runs import repo
+from handrail.runs.executor import Stop, execute
+from handrail.services import Services
+
+logger = logging.getLogger("handrail.worker")
+
+
+class Worker:
+    def __init__(self, services: Services, *, concurrency: int) -> None:
+        self._services = services
+        self._concurrency = concurrency
+        self._running: dict[uuid.UUID, tuple[asyncio.Task[None], Stop]] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._slot_freed = asyncio.Event()
+
+    async def start(self) -> None:
+        for name, loop in (
+            ("claim", self._claim_loop),
+            ("heartbeat", self._heartbeat_loop),
+            ("maintenance", self._maintenance_loop),
+        ):
+            self._loops.append(asyncio.create_task(loop(), name=f"worker-{name}"))
+        logger.info("worker.started", extra={"worker_id": self._services.worker_id, "concurrency": self._concurrency})
+
+    async def stop(self) -> None:
+        """Graceful: stop claiming, hand in-flight runs back to the queue (they resume from their checkpoint)."""
+        for loop in self._loops:
+            loop.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        for task, stop in self._running.values():
+            stop.reason = "shutdown"
+            task.cancel()
+        await asyncio.gather(*(t for t, _ in self._running.values()), return_exceptions=True)
+
+    async def _claim_loop(self) -> None:
+        settings = self._services.settings
+        async with self._services.bus.subscribe("runs") as nudges:
+            while True:
+                try:
+                    while len(self._running) < self._concurrency:
+                        run = await repo.claim_next(self._services.pool, self._services.worker_id)
+                        if run is None:
+                            break
+                        self._launch(run)
+                except Exception:
+                    logger.warning("worker.claim_failed", exc_info=True)  # e.g. Postgres restarting: poll again
+                nudge = asyncio.ensure_future(nudges.wait(settings.worker_poll_s))
+                freed = asyncio.ensure_future(self._slot_freed.wait())
+                await asyncio.wait({nudge, freed}, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in (nudge, freed):
+                    waiter.cancel()
+                self._slot_freed.clear()
+
+    def _launch(self, run: dict[str, Any]) -> None:
+        stop = Stop()
+        task = asyncio.create_task(self._execute(run, stop), name=f"run-{run['run_id']}")
+        self._running[run["run_id"]] = (task, stop)
+
+    async def _execute(self, run: dict[str, Any], stop: Stop) -> None:
+        try:
+            await execute(self._services, run, stop)
+        except asyncio.CancelledError:
+            if stop.reason == "shutdown":
+                await asyncio.shield(repo.release(self._services.pool, run["run_id"], self._services.worker_id))
+        except Exception:
+            # The run stays `running` with no heartbeat: the reaper re-queues it and it resumes from its checkpoint.
+            logger.exception("worker.execute_failed", extra={"run_id": str(run["run_id"])})
+        finally:
+            self._running.pop(run["run_id"], None)
+            self._slot_freed.set()
+
+    async def _heartbeat_loop(self) -> None:
+        settings = self._services.settings
+        async with self._services.bus.subscribe("cancel") as cancels:
+            while True:
+                await cancels.wait(settings.heartbeat_s)
+                try:
+                    alive = await repo.heartbeat(self._services.pool, self._services.worker_id, list(self._running))
+                except Exception:
+                    logger.warning("worker.heartbeat_failed", exc_info=True)
+                    continue
+                for run_id, (task, stop) in list(self._running.items()):
+                    if run_id not in alive:
+                        stop.reason = "lease_lost"  # another worker owns it now: stop without finishing it
+                        task.cancel()
+                    elif alive[run_id] and stop.reason is None:
+                        stop.reason = alive[run_id]
+                        task.cancel()
+
+    async def _maintenance_loop(self) -> None:
+        settings = self._services.settings
+        while True:
+            await asyncio.sleep(min(settings.run_lease_s / 2, 5.0))
+            try:
+                await self._reap()
+                await self._expire_approvals()
+            except Exception:
+                logger.warning("worker.maintenance_failed", exc_info=True)
+
+    async def _reap(self) -> None:
+        services = self._services
+        reaped = await repo.reap_expired(
+            services.pool, services.settings.run_lease_s, services.settings.run_max_attempts
+        )
+        for row in reaped:
+            logger.warning(
+                "run.worker_lost", extra={"run_id": str(row["run_id"]), "now": row["status"], "attempt": row["attempt"]}
+            )
+            if row["status"] == "error":
+                await repo.append_event(
+                    services.pool, row["run_id"], repo.END_EVENT, {"status": "error", "output": None}
+                )
+                await threads.set_status(services.pool, str(row["thread_id"]), "error")
+                await services.bus.publish(f"run:{row['run_id']}")
+        if reaped:
+            await services.bus.publish("runs")
+
+    async def _expire_approvals(self) -> None:
+        from handrail.runs.service import resume_approval
+
+        for row in await approvals.expired(self._services.pool):
+            feedback = f"approval expired after {self._services.settings.approval_ttl_s:g} s without a decision"
+            owner = Principal(row["user_id"])
+            with contextlib.suppress(HandrailError):  # decided or deleted meanwhile
+                await resume_approval(
+                    self._services,
+                    owner,
+                    row["approval_id"],
+                    {"decision": "reject", "feedback": feedback},
+                    expired=True,
+                )
+                logger.info("approval.expired", extra={"approval_id": row["approval_id"]})

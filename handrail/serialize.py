@@ -1,0 +1,43 @@
+"""Turns graph output (messages, interrupts, snapshots) into JSON the LangGraph SDK understands."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from langchain_core.messages import BaseMessage
+from langgraph.types import Interrupt, Send
+from pydantic import BaseModel
+
+
+def to_json(obj: Any) -> Any:
+    """A JSON-safe copy of `obj`: messages as their dict form, interrupts as {id, value}."""
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    if isinstance(obj, Interrupt):
+        return {"value": to_json(obj.value), "id": obj.id}
+    if isinstance(obj, BaseMessage):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, BaseModel):
+        return obj.model_dump(mode="json")
+    if isinstance(obj, Mapping):
+        return {str(k): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [to_json(v) for v in obj]
+    if isinstance(obj, datetime | date):
+        return obj.isoformat()
+    if isinstance(obj, UUID):
+        return str(obj)
+    if isinstance(obj, Enum):
+        return to_json(obj.value)
+    if isinstance(obj, Send):
+        return {"node": obj.node, "arg": to_json(obj.arg)}
+    if isinstance(obj, Exception):
+        return {"error": type(obj).__name__, "message": str(obj)}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    return str(obj)

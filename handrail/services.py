@@ -1,0 +1,146 @@
+"""Every long-lived resource of a Handrail process, opened together and closed in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from psycopg_pool import AsyncConnectionPool
+
+from graph.builder import GRAPH_ID, build_graph
+from graph.context import AgentDeps
+from handrail.assistants import register_graphs
+from handrail.auth import KeyRing
+from handrail.bus import Bus, PostgresBus, RedisBus
+from handrail.db import DatabaseTarget, open_pool
+from handrail.errors import ConfigurationError
+from handrail.migrate import migrate
+from handrail.settings import Settings
+from handrail.webhooks import WebhookSender
+from handrail.wiring import build_deps
+from tools.registry import Registry, builtin_registry
+
+logger = logging.getLogger("handrail.services")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    pool: AsyncConnectionPool
+    database: DatabaseTarget
+    bus: Bus
+    saver: AsyncPostgresSaver
+    store: AsyncPostgresStore
+    deps: AgentDeps
+    graphs: dict[str, Any]
+    keyring: KeyRing
+    http: httpx.AsyncClient
+    webhooks: WebhookSender
+    redis: Any = None
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def graph(self) -> Any:
+        return self.graphs[GRAPH_ID]
+
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A background task that is awaited (or cancelled) at shutdown, never silently dropped."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._reap)
+        return task
+
+    def _reap(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("background_task.failed", extra={"task": task.get_name()}, exc_info=exc)
+
+
+async def delete_thread(services: Services, thread_id: str) -> None:
+    """A thread and everything it owns: checkpoints, runs, events, approvals."""
+    await services.saver.adelete_thread(thread_id)
+    async with services.pool.connection() as conn:
+        await conn.execute("DELETE FROM threads WHERE thread_id = %s", (thread_id,))
+
+
+def registry_from_settings(settings: Settings) -> Registry:
+    """The built-in tools plus those in TOOL_MODULES (dotted module paths)."""
+    extra = Registry.from_modules(importlib.import_module(name) for name in settings.tool_modules)
+    return Registry([*builtin_registry().specs(), *extra.specs()])
+
+
+@asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    async with AsyncExitStack() as stack:
+        pool, target = await stack.enter_async_context(open_pool(settings))
+        await migrate(pool)
+        redis_client = None
+        if settings.redis_url is not None:
+            import redis.asyncio as aioredis
+
+            redis_client = aioredis.from_url(settings.redis_url.get_secret_value())
+            await redis_client.ping()
+            stack.push_async_callback(redis_client.aclose)
+            bus: Bus = RedisBus(redis_client, settings.redis_prefix)
+        else:
+            bus = PostgresBus(target.dsn, pool)
+        await bus.start()
+        stack.push_async_callback(bus.close)
+        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+        deps = build_deps(settings, pool, registry=registry_from_settings(settings))
+        graph = build_graph(deps, checkpointer=saver, store=store)
+        await register_graphs(pool, [GRAPH_ID])
+        http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_s))
+        keyring = await KeyRing.load(settings, pool)
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        if settings.approval_webhook_url and not secret:
+            raise ConfigurationError("APPROVAL_WEBHOOK_URL is set but WEBHOOK_SECRET is not; webhooks must be signed")
+        webhooks = WebhookSender(
+            pool,
+            http,
+            secret=secret,
+            max_attempts=settings.webhook_max_attempts,
+            backoff_s=settings.webhook_backoff_s,
+            timeout_s=settings.webhook_timeout_s,
+        )
+        services = Services(
+            settings=settings,
+            pool=pool,
+            database=target,
+            bus=bus,
+            saver=saver,
+            store=store,
+            deps=deps,
+            graphs={GRAPH_ID: graph},
+            keyring=keyring,
+            http=http,
+            webhooks=webhooks,
+            redis=redis_client,
+        )
+        logger.info(
+            "services.ready",
+            extra={
+                "database": target.kind,
+                "where": target.where,
+                "bus": bus.kind,
+                "auth": "dev-mode" if keyring.dev_mode else "api-keys",
+            },
+        )
+        try:
+            yield services
+        finally:
+            for task in list(services.tasks):
+                task.cancel()
+            await asyncio.gather(*services.tasks, return_exceptions=True)

@@ -1,0 +1,148 @@
+"""Thread state over HTTP: snapshots as the SDK's ThreadState, updates, history and fork points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import StateSnapshot
+
+from handrail.errors import Conflict, InvalidRequest
+from handrail.serialize import to_json
+
+
+def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
+    if not config:
+        return None
+    conf = config.get("configurable", {})
+    return {
+        "thread_id": conf.get("thread_id"),
+        "checkpoint_ns": conf.get("checkpoint_ns", ""),
+        "checkpoint_id": conf.get("checkpoint_id"),
+        "checkpoint_map": conf.get("checkpoint_map"),
+    }
+
+
+def snapshot_json(snapshot: StateSnapshot, thread_id: str) -> dict[str, Any]:
+    """A StateSnapshot as the SDK and RemoteGraph read it (every key they index is present)."""
+    if not snapshot.config:
+        empty = {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None, "checkpoint_map": None}
+        return {
+            "values": {},
+            "next": [],
+            "tasks": [],
+            "metadata": {},
+            "created_at": None,
+            "checkpoint": empty,
+            "parent_checkpoint": None,
+            "interrupts": [],
+            "checkpoint_id": None,
+            "parent_checkpoint_id": None,
+        }
+    checkpoint = checkpoint_of(snapshot.config)
+    parent = checkpoint_of(snapshot.parent_config)
+    tasks = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "path": to_json(t.path),
+            "error": repr(t.error) if t.error is not None else None,
+            "interrupts": [to_json(i) for i in t.interrupts],
+            "checkpoint": checkpoint_of(t.state) if isinstance(t.state, dict) else None,
+            "state": snapshot_json(t.state, thread_id) if isinstance(t.state, StateSnapshot) else None,
+            "result": to_json(t.result),
+        }
+        for t in snapshot.tasks
+    ]
+    return {
+        "values": to_json(snapshot.values),
+        "next": list(snapshot.next),
+        "tasks": tasks,
+        "metadata": to_json(snapshot.metadata or {}),
+        "created_at": snapshot.created_at,
+        "checkpoint": checkpoint,
+        "parent_checkpoint": parent,
+        "interrupts": [to_json(i) for i in snapshot.interrupts],
+        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
+        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
+    }
+
+
+def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, list[dict[str, Any]]]:
+    """Thread.interrupts: task id → its pending interrupts."""
+    return {t.id: [to_json(i) for i in t.interrupts] for t in snapshot.tasks if t.interrupts}
+
+
+def config_for(
+    thread_id: str, checkpoint: dict[str, Any] | None = None, checkpoint_id: str | None = None
+) -> RunnableConfig:
+    conf: dict[str, Any] = {"thread_id": thread_id, "checkpoint_ns": ""}
+    if checkpoint:
+        conf["checkpoint_ns"] = checkpoint.get("checkpoint_ns") or ""
+        if checkpoint.get("checkpoint_id"):
+            conf["checkpoint_id"] = checkpoint["checkpoint_id"]
+    if checkpoint_id:
+        conf["checkpoint_id"] = checkpoint_id
+    return {"configurable": conf}
+
+
+def before_config(thread_id: str, before: Any) -> RunnableConfig | None:
+    """History's `before` arrives as a checkpoint id, a Checkpoint dict or a config; accept all three."""
+    if not before:
+        return None
+    if isinstance(before, str):
+        return config_for(thread_id, checkpoint_id=before)
+    if isinstance(before, dict):
+        inner = before.get("configurable", before)
+        if inner.get("checkpoint_id"):
+            return config_for(thread_id, checkpoint_id=inner["checkpoint_id"])
+    raise InvalidRequest("`before` must be a checkpoint id, a checkpoint object or a config with checkpoint_id")
+
+
+async def read_state(
+    graph: Any,
+    thread_id: str,
+    *,
+    checkpoint: dict[str, Any] | None = None,
+    checkpoint_id: str | None = None,
+    subgraphs: bool = False,
+) -> dict[str, Any]:
+    snapshot = await graph.aget_state(config_for(thread_id, checkpoint, checkpoint_id), subgraphs=subgraphs)
+    return snapshot_json(snapshot, thread_id)
+
+
+async def history(
+    graph: Any,
+    thread_id: str,
+    *,
+    limit: int,
+    before: Any,
+    metadata: dict[str, Any] | None,
+    checkpoint: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
+    states = []
+    async for snapshot in graph.aget_state_history(
+        config_for(thread_id, checkpoint),
+        filter=metadata or None,
+        before=before_config(thread_id, before),
+        limit=limit,
+    ):
+        states.append(snapshot_json(snapshot, thread_id))
+    return states
+
+
+async def update_state(
+    graph: Any,
+    thread_id: str,
+    *,
+    values: Any,
+    as_node: str | None,
+    checkpoint: dict[str, Any] | None,
+    checkpoint_id: str | None,
+    busy: bool,
+) -> dict[str, Any]:
+    if busy:
+        raise Conflict(f"thread {thread_id} has in-flight runs; wait for them or cancel them before editing state")
+    config = await graph.aupdate_state(config_for(thread_id, checkpoint, checkpoint_id), values, as_node=as_node)
+    cp = checkpoint_of(config)
+    return {"checkpoint": cp, "configurable": cp, "checkpoint_id": cp["checkpoint_id"] if cp else None}

@@ -1,0 +1,202 @@
+"""The threads table: ownership, metadata and the status a client sees; state lives in checkpoints."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from handrail.auth import Principal
+from handrail.errors import Conflict, NotFound
+
+ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
+_COLUMNS = (
+    'thread_id, user_id, metadata, config, status, "values", interrupts, error, created_at, updated_at, '
+    "state_updated_at"
+)
+
+
+def thread_json(row: dict[str, Any], *, include_values: bool = True) -> dict[str, Any]:
+    body = {
+        "thread_id": str(row["thread_id"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "state_updated_at": row["state_updated_at"].isoformat(),
+        "metadata": row["metadata"],
+        "config": row["config"],
+        "status": row["status"],
+    }
+    if include_values:
+        body["values"] = row["values"]
+        if row["interrupts"] is not None:
+            body["interrupts"] = row["interrupts"]
+        if row["error"] is not None:
+            body["error"] = row["error"]
+    return body
+
+
+async def create_thread(
+    pool: AsyncConnectionPool,
+    principal: Principal,
+    *,
+    thread_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    if_exists: str = "raise",
+) -> dict[str, Any]:
+    tid = uuid.UUID(thread_id) if thread_id else uuid.uuid4()
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                f"INSERT INTO threads (thread_id, user_id, metadata) VALUES (%s, %s, %s) "
+                f"ON CONFLICT (thread_id) DO NOTHING RETURNING {_COLUMNS}",
+                (tid, principal.user_id, Jsonb(metadata or {})),
+            )
+        ).fetchone()
+    if row is not None:
+        return row
+    if if_exists == "do_nothing":
+        return await get_thread(pool, principal, str(tid))
+    raise Conflict(f"thread {tid} already exists; pass if_exists='do_nothing' to reuse it")
+
+
+async def get_thread(pool: AsyncConnectionPool, principal: Principal, thread_id: str) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(f"SELECT {_COLUMNS} FROM threads WHERE thread_id = %s", (_uuid(thread_id),))
+        ).fetchone()
+    if row is None or not principal.owns(row["user_id"]):
+        raise NotFound(f"thread {thread_id} not found")
+    return row
+
+
+async def patch_thread(
+    pool: AsyncConnectionPool, principal: Principal, thread_id: str, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    await get_thread(pool, principal, thread_id)
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                f"UPDATE threads SET metadata = metadata || %s, updated_at = now() WHERE thread_id = %s "
+                f"RETURNING {_COLUMNS}",
+                (Jsonb(metadata), _uuid(thread_id)),
+            )
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+async def set_status(
+    pool: AsyncConnectionPool,
+    thread_id: str,
+    status: ThreadStatus,
+    *,
+    values: Any = None,
+    interrupts: Any = None,
+    error: Any = None,
+    with_state: bool = False,
+) -> None:
+    """Record the thread's status; with_state also stores the values/interrupts/error snapshot."""
+    if with_state:
+        sql = (
+            'UPDATE threads SET status = %s, "values" = %s, interrupts = %s, error = %s, '
+            "updated_at = now(), state_updated_at = now() WHERE thread_id = %s"
+        )
+        params: tuple[Any, ...] = (status, Jsonb(values), Jsonb(interrupts), Jsonb(error), _uuid(thread_id))
+    else:
+        sql = "UPDATE threads SET status = %s, updated_at = now() WHERE thread_id = %s"
+        params = (status, _uuid(thread_id))
+    async with pool.connection() as conn:
+        await conn.execute(sql, params)
+
+
+async def search_threads(
+    pool: AsyncConnectionPool,
+    principal: Principal,
+    *,
+    ids: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    values: dict[str, Any] | None = None,
+    status: str | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    sort_by: str = "created_at",
+    sort_order: str = "desc",
+    count_only: bool = False,
+) -> tuple[list[dict[str, Any]], int]:
+    where, params = ["TRUE"], []
+    if not principal.is_admin:
+        where.append("user_id = %s")
+        params.append(principal.user_id)
+    if ids:
+        where.append("thread_id = ANY(%s)")
+        params.append([_uuid(i) for i in ids])
+    if metadata:
+        where.append("metadata @> %s")
+        params.append(Jsonb(metadata))
+    if values:
+        where.append('"values" @> %s')
+        params.append(Jsonb(values))
+    if status:
+        where.append("status = %s")
+        params.append(status)
+    clause = " AND ".join(where)
+    column = sort_by if sort_by in ("thread_id", "status", "created_at", "updated_at") else "created_at"
+    order = "ASC" if sort_order.lower() == "asc" else "DESC"
+    async with pool.connection() as conn:
+        total = await (await conn.execute(f"SELECT count(*) AS n FROM threads WHERE {clause}", params)).fetchone()
+        if count_only:
+            return [], int(total["n"]) if total else 0
+        rows = await (
+            await conn.execute(
+                f"SELECT {_COLUMNS} FROM threads WHERE {clause} ORDER BY {column} {order} LIMIT %s OFFSET %s",
+                [*params, limit, offset],
+            )
+        ).fetchall()
+    return rows, int(total["n"]) if total else 0
+
+
+async def delete_thread_row(pool: AsyncConnectionPool, thread_id: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM threads WHERE thread_id = %s", (_uuid(thread_id),))
+
+
+async def copy_thread(pool: AsyncConnectionPool, principal: Principal, thread_id: str) -> dict[str, Any]:
+    """A new thread with the same metadata and a copy of every checkpoint."""
+    source = await get_thread(pool, principal, thread_id)
+    new_id = uuid.uuid4()
+    async with pool.connection() as conn, conn.transaction():
+        row = await (
+            await conn.execute(
+                f'INSERT INTO threads (thread_id, user_id, metadata, config, status, "values", interrupts) '
+                f"VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+                (
+                    new_id,
+                    source["user_id"],
+                    Jsonb(source["metadata"]),
+                    Jsonb(source["config"]),
+                    "interrupted" if source["status"] == "interrupted" else "idle",
+                    Jsonb(source["values"]),
+                    Jsonb(source["interrupts"]),
+                ),
+            )
+        ).fetchone()
+        for table, columns in (
+            ("checkpoints", "checkpoint_ns, checkpoint_id, parent_checkpoint_id, type, checkpoint, metadata"),
+            ("checkpoint_blobs", "checkpoint_ns, channel, version, type, blob"),
+            ("checkpoint_writes", "checkpoint_ns, checkpoint_id, task_id, idx, channel, type, blob, task_path"),
+        ):
+            await conn.execute(
+                f"INSERT INTO {table} (thread_id, {columns}) SELECT %s, {columns} FROM {table} WHERE thread_id = %s",
+                (str(new_id), str(source["thread_id"])),
+            )
+    assert row is not None
+    return row
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise NotFound(f"thread {value} not found (thread ids are UUIDs)") from exc
