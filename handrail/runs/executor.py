@@ -83,13 +83,11 @@ def run_config(run: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-async def graph_input(services: Services, run: dict[str, Any]) -> Any:
-    """The input to stream: the run's own, or None to continue a run a dead worker left half done."""
+def graph_input(run: dict[str, Any]) -> Any:
+    """The run's input or command. A run taken over from a dead worker sends it again unchanged:
+    LangGraph sees the checkpoint carries this run's id (config metadata `run_id`) and continues from
+    it instead of applying the input twice, so no finished step runs again."""
     kwargs = run["kwargs"]
-    if run["attempt"] > 1:
-        snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
-        if (snapshot.metadata or {}).get("run_id") == str(run["run_id"]):
-            return None  # this run already checkpointed: continue from there, never redo a finished step
     if kwargs.get("command"):
         cmd = kwargs["command"]
         goto = cmd.get("goto")
@@ -107,7 +105,7 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     status, error = "success", None
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, await graph_input(services, run))
+            await _stream(services, run, graph_input(run))
     except asyncio.CancelledError:
         if stop.reason in ("lease_lost", "shutdown"):
             raise  # not ours to finish: another worker continues from the last checkpoint

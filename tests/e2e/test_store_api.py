@@ -6,8 +6,6 @@ tests depend only on the store code; the full app wires the same router.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +13,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from langgraph.store.postgres.aio import AsyncPostgresStore
@@ -25,6 +22,7 @@ from langgraph_sdk.errors import UnprocessableEntityError
 from handrail.api import store as store_api
 from handrail.auth import Principal
 from handrail.errors import HandrailError, Unauthorized
+from tests.support.http import serving
 
 KEYS = {
     "alice-key": Principal("alice"),
@@ -62,26 +60,10 @@ def build_app(pool: object) -> FastAPI:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 async def base_url(pool: object) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(pool), host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # surfaces why the server did not start
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(build_app(pool)) as url:
+        yield url
 
 
 @pytest.fixture

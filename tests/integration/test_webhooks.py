@@ -2,77 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from handrail.errors import Unprocessable
 from handrail.webhooks import WebhookSender, check_webhook_url, sign, verify
+from tests.support.webhook_receiver import Receiver, running_receiver
 
 SECRET = "shared-secret"
-REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 500: "Internal Server Error"}
-
-
-@dataclass
-class Received:
-    headers: dict[str, str]
-    body: bytes
-    verified: bool | None  # None: the receiver has no secret to check with
-
-
-@dataclass
-class Receiver:
-    """A minimal HTTP/1.1 server: answers the scripted statuses in order (then 200) and checks signatures."""
-
-    secret: str | None = None
-    script: list[int] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
-    url: str = ""
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            verified = None
-            if self.secret is not None:
-                verified = verify(
-                    self.secret,
-                    headers.get("x-handrail-timestamp", ""),
-                    body,
-                    headers.get("x-handrail-signature", ""),
-                )
-            self.requests.append(Received(headers, body, verified))
-            status = self.script.pop(0) if self.script else 200
-            if verified is False:
-                status = 401
-            reply = REASONS.get(status, "Status").encode()
-            writer.write(
-                b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                % (status, reply, len(reply), reply)
-            )
-            await writer.drain()
-        finally:
-            writer.close()
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    recv = Receiver()
-    server = await asyncio.start_server(recv.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    recv.url = f"http://127.0.0.1:{port}/hooks"
-    async with server:
+    async with running_receiver() as recv:
         yield recv
-        server.close()
 
 
 @pytest.fixture
