@@ -59,7 +59,7 @@ async def migrate(pool: AsyncConnectionPool, *, with_langgraph: bool = True) -> 
             )
             rows = await (await conn.execute("SELECT version, name, checksum FROM handrail_migrations")).fetchall()
             done = {r["version"]: r["checksum"] for r in rows}  # the pool uses dict rows
-            for m in load_migrations():
+            for m in await asyncio.to_thread(load_migrations):  # file reads stay off the event loop
                 if m.version in done:
                     if done[m.version] != m.checksum:
                         logger.warning("migration.changed_after_apply", extra={"migration": m.name})

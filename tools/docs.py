@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 
 from pydantic import BaseModel, Field
@@ -30,7 +31,9 @@ async def search_docs(args: SearchDocsArgs, env: ToolEnv) -> ToolResult:
     the policy does not cover it."""
     if not args.query.strip():
         return ToolResult.failure("query is blank: pass a few words describing what to look up.")
-    passages = default_knowledge_base().search(args.query, k=args.k)
+    # The first call reads the bundled files; keep that disk I/O off the event loop.
+    knowledge = await asyncio.to_thread(default_knowledge_base)
+    passages = knowledge.search(args.query, k=args.k)
     found = [asdict(p) | {"score": round(p.score, 3)} for p in passages]
     if not found:
         return ToolResult.success(
