@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from handrail.auth import Principal
 from handrail.errors import Conflict, NotFound, Unprocessable
+from handrail.sql import paged
 
 # The namespace the LangGraph server derives system assistant ids from (not a Python uuid.NAMESPACE_*).
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -166,15 +167,15 @@ async def search(
     if name:
         where.append("name ILIKE %s")
         params.append(f"%{name}%")
-    column = sort_by if sort_by in ("assistant_id", "graph_id", "name", "created_at", "updated_at") else "created_at"
-    order = "ASC" if (sort_order or "desc").lower() == "asc" else "DESC"
-    clause = " AND ".join(where)
-    async with pool.connection() as conn:
-        total = await (await conn.execute(f"SELECT count(*) AS n FROM assistants WHERE {clause}", params)).fetchone()
-        rows = await (
-            await conn.execute(
-                f"SELECT {_COLUMNS} FROM assistants WHERE {clause} ORDER BY {column} {order} LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            )
-        ).fetchall()
-    return rows, int(total["n"]) if total else 0
+    return await paged(
+        pool,
+        table="assistants",
+        columns=_COLUMNS,
+        where=where,
+        params=params,
+        sortable=("assistant_id", "graph_id", "name", "created_at", "updated_at"),
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )

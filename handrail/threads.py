@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from handrail.auth import Principal
 from handrail.errors import Conflict, NotFound
+from handrail.sql import paged
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 _COLUMNS = (
@@ -125,7 +126,8 @@ async def search_threads(
     sort_order: str = "desc",
     count_only: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    where, params = ["TRUE"], []
+    where: list[str] = []
+    params: list[Any] = []
     if not principal.is_admin:
         where.append("user_id = %s")
         params.append(principal.user_id)
@@ -141,25 +143,18 @@ async def search_threads(
     if status:
         where.append("status = %s")
         params.append(status)
-    clause = " AND ".join(where)
-    column = sort_by if sort_by in ("thread_id", "status", "created_at", "updated_at") else "created_at"
-    order = "ASC" if sort_order.lower() == "asc" else "DESC"
-    async with pool.connection() as conn:
-        total = await (await conn.execute(f"SELECT count(*) AS n FROM threads WHERE {clause}", params)).fetchone()
-        if count_only:
-            return [], int(total["n"]) if total else 0
-        rows = await (
-            await conn.execute(
-                f"SELECT {_COLUMNS} FROM threads WHERE {clause} ORDER BY {column} {order} LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            )
-        ).fetchall()
-    return rows, int(total["n"]) if total else 0
-
-
-async def delete_thread_row(pool: AsyncConnectionPool, thread_id: str) -> None:
-    async with pool.connection() as conn:
-        await conn.execute("DELETE FROM threads WHERE thread_id = %s", (_uuid(thread_id),))
+    return await paged(
+        pool,
+        table="threads",
+        columns=_COLUMNS,
+        where=where,
+        params=params,
+        sortable=("thread_id", "status", "created_at", "updated_at"),
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=0 if count_only else limit,
+        offset=offset,
+    )
 
 
 async def copy_thread(pool: AsyncConnectionPool, principal: Principal, thread_id: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from handrail import assistants
 from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.api.paging import page
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -77,11 +78,8 @@ async def search_assistants(
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    response.headers["X-Pagination-Total"] = str(total)
-    if body.offset + len(rows) < total:
-        response.headers["X-Pagination-Next"] = str(body.offset + len(rows))
     found = [assistants.assistant_json(r) for r in rows]
-    return [{k: v for k, v in a.items() if k in body.select} for a in found] if body.select else found
+    return page(response, found, total=total, offset=body.offset, select=body.select)
 
 
 @router.post("/count")
@@ -142,7 +140,7 @@ async def get_schemas(assistant_id: str, services: ServicesDep, principal: Princ
         "input_schema": graph.get_input_jsonschema(),
         "output_schema": graph.get_output_jsonschema(),
         "state_schema": _state_schema(graph),
-        "config_schema": graph.get_config_jsonschema(),
+        "config_schema": {},  # the agent takes its per-run settings as context (below), not configurable
         "context_schema": graph.get_context_jsonschema(),
     }
 

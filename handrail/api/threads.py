@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from handrail import state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.api.paging import page
 from handrail.errors import Conflict
 from handrail.runs import repo
 from handrail.services import delete_thread
@@ -90,11 +91,8 @@ async def search_threads(
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    response.headers["X-Pagination-Total"] = str(total)
-    if body.offset + len(rows) < total:
-        response.headers["X-Pagination-Next"] = str(body.offset + len(rows))
     found = [threads.thread_json(r) for r in rows]
-    return [{k: v for k, v in t.items() if k in body.select} for t in found] if body.select else found
+    return page(response, found, total=total, offset=body.offset, select=body.select)
 
 
 @router.post("/count")
