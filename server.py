@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from handrail import __version__
 from handrail.api import approvals, assistants, meta, runs, store, threads
 from handrail.errors import HandrailError, RateLimited
 from handrail.logs import configure_logging
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="Handrail",
-        version="0.1.0",
+        version=__version__,
         summary="LangGraph agents in production: durable runs, approvals before sensitive tools.",
         lifespan=lifespan,
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from handrail import __version__
 from handrail.api.deps import ServicesDep
 
 router = APIRouter(tags=["meta"])
@@ -24,7 +25,7 @@ async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any]:
 @router.get("/info")
 async def info(services: ServicesDep) -> dict[str, Any]:
     return {
-        "version": version("handrail"),
+        "version": __version__,
         "langgraph_py_version": version("langgraph"),
         "flags": {"assistants": True, "crons": False, "langsmith": False, "langsmith_tracing_replicas": False},
         "host": {"kind": "handrail", "project_id": None, "revision_id": None, "tenant_id": None},
