@@ -16,7 +16,7 @@ from handrail.logs import run_id_var, thread_id_var
 from handrail.runs import repo
 from handrail.runs.schemas import STREAM_MODES
 from handrail.serialize import to_json
-from handrail.services import Services, delete_thread
+from handrail.services import Services
 from handrail.state import checkpoint_of, interrupts_by_task
 
 logger = logging.getLogger("handrail.runs")
@@ -201,8 +201,6 @@ async def finalize(
     await services.bus.publish(f"run:{run['run_id']}")
     if run.get("webhook"):
         notify.run_finished(services, run, status, error, to_json(snapshot.values))
-    if run.get("temporary"):
-        await delete_thread(services, tid)
 
 
 async def rollback(services: Services, run: dict[str, Any]) -> None:

@@ -174,6 +174,20 @@ async def reap_expired(pool: AsyncConnectionPool, lease_s: float, max_attempts: 
         ).fetchall()
 
 
+async def finished_temporary_threads(pool: AsyncConnectionPool, older_than_s: float) -> list[str]:
+    """Threads of stateless runs that ended a while ago. Not deleted at once: the delete cascades to
+    the run's event log, which a late `wait` or stream reader may still be reading."""
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT DISTINCT thread_id FROM runs WHERE temporary AND status IN ('success', 'error', 'timeout', "
+                "'interrupted') AND ended_at < now() - make_interval(secs => %s) LIMIT 100",
+                (older_than_s,),
+            )
+        ).fetchall()
+    return [str(r["thread_id"]) for r in rows]
+
+
 async def release(pool: AsyncConnectionPool, run_id: uuid.UUID, worker_id: str) -> None:
     """Hand a run back to the queue (graceful shutdown): another worker resumes it from its checkpoint."""
     async with pool.connection() as conn:

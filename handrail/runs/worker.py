@@ -14,7 +14,7 @@ from handrail.auth import Principal
 from handrail.errors import HandrailError
 from handrail.runs import repo
 from handrail.runs.executor import Stop, execute
-from handrail.services import Services
+from handrail.services import Services, delete_thread
 
 logger = logging.getLogger("handrail.worker")
 
@@ -108,6 +108,7 @@ class Worker:
             try:
                 await self._reap()
                 await self._expire_approvals()
+                await self._sweep_stateless_threads()
             except Exception:
                 logger.warning("worker.maintenance_failed", exc_info=True)
 
@@ -128,6 +129,11 @@ class Worker:
                 await services.bus.publish(f"run:{row['run_id']}")
         if reaped:
             await services.bus.publish("runs")
+
+    async def _sweep_stateless_threads(self) -> None:
+        ttl = self._services.settings.stateless_thread_ttl_s
+        for thread_id in await repo.finished_temporary_threads(self._services.pool, ttl):
+            await delete_thread(self._services, thread_id)
 
     async def _expire_approvals(self) -> None:
         from handrail.runs.service import resume_approval

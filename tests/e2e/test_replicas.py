@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from langgraph_sdk import get_client
+from langgraph_sdk.errors import NotFoundError
 
 from server import create_app
 from tests.e2e.conftest import KEYS, WEBHOOK_SECRET, e2e_settings
@@ -34,8 +35,8 @@ async def replicas(request: Any) -> AsyncIterator[tuple[str, str, str]]:
     )
     with fresh_database("handrail_replicas") as dsn:
         async with AsyncExitStack() as stack:
-            worker_side = e2e_settings(dsn, workers=2, approval_ttl_s=1.5, **bus)
-            api_side = e2e_settings(dsn, workers=0, approval_ttl_s=1.5, **bus)
+            worker_side = e2e_settings(dsn, workers=2, approval_ttl_s=1.5, stateless_thread_ttl_s=1, **bus)
+            api_side = e2e_settings(dsn, workers=0, approval_ttl_s=1.5, stateless_thread_ttl_s=1, **bus)
             a = await stack.enter_async_context(serving(create_app(worker_side), port=worker_side.port))
             b = await stack.enter_async_context(serving(create_app(api_side), port=api_side.port))
             yield a, b, request.param
@@ -118,3 +119,22 @@ async def test_multitask_interrupt_and_rollback_replace_the_running_run(replicas
     assert second["run_id"] not in listed, "a rolled-back run is deleted"
     assert {first["run_id"], third["run_id"]} <= listed
     assert await outbox_count(pool, tid) == 0
+
+
+async def test_stateless_runs_answer_and_their_threads_are_swept_afterwards(replicas):
+    executing, _, _ = replicas
+    client = get_client(url=executing, api_key=KEYS["alice"])
+    answers = [(await client.runs.wait(None, "agent", input=user(f"what is {i}*3")))["final_answer"] for i in range(5)]
+    assert answers == [f"{i}*3 = {i * 3}" for i in range(5)]
+
+    run = await client.runs.create(None, "agent", input=user("what is 2*2"))
+    assert "2*2 = 4" in (await client.runs.join(run["thread_id"], run["run_id"]))["final_answer"]
+
+    async def swept() -> bool:
+        try:
+            await client.threads.get(run["thread_id"])
+        except NotFoundError:
+            return True
+        return False
+
+    assert await eventually(swept, within_s=30)
