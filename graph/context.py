@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
     from langgraph.runtime import Runtime
 
+    from graph.state import AgentState
     from tools.registry import Registry
+
+
+class NodeFn(Protocol):
+    """What every node factory returns: LangGraph passes the runtime by keyword."""
+
+    def __call__(self, state: AgentState, *, runtime: Runtime[RunContext]) -> Awaitable[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import logging
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from handrail.auth import Principal
+from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
 
 logger = logging.getLogger("handrail.approvals")
@@ -59,7 +60,7 @@ def approval_requests(interrupts: list[dict[str, Any]]) -> list[tuple[str, dict[
 
 
 async def record(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     thread_id: str,
     run_id: str,
@@ -93,7 +94,7 @@ async def record(
         ).fetchone()
 
 
-async def get(pool: AsyncConnectionPool, principal: Principal, approval_id: str) -> dict[str, Any]:
+async def get(pool: Pool, principal: Principal, approval_id: str) -> dict[str, Any]:
     async with pool.connection() as conn:
         row = await (
             await conn.execute(f"SELECT {_COLUMNS} FROM approvals WHERE approval_id = %s", (approval_id,))
@@ -103,7 +104,7 @@ async def get(pool: AsyncConnectionPool, principal: Principal, approval_id: str)
     return row
 
 
-async def pending_for_thread(conn: AsyncConnection[Any], thread_id: Any) -> dict[str, Any] | None:
+async def pending_for_thread(conn: AsyncConnection[DictRow], thread_id: Any) -> dict[str, Any] | None:
     return await (
         await conn.execute(
             f"SELECT {_COLUMNS} FROM approvals WHERE thread_id = %s AND status = 'pending' ORDER BY created_at DESC "
@@ -114,7 +115,7 @@ async def pending_for_thread(conn: AsyncConnection[Any], thread_id: Any) -> dict
 
 
 async def search(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     principal: Principal,
     *,
     status: str | None,
@@ -143,7 +144,7 @@ async def search(
 
 
 async def decide(
-    conn: AsyncConnection[Any],
+    conn: AsyncConnection[DictRow],
     approval_id: str,
     review: dict[str, Any],
     *,
@@ -170,11 +171,11 @@ async def decide(
     return row
 
 
-async def link_resume_run(conn: AsyncConnection[Any], approval_id: str, run_id: Any) -> None:
+async def link_resume_run(conn: AsyncConnection[DictRow], approval_id: str, run_id: Any) -> None:
     await conn.execute("UPDATE approvals SET resume_run_id = %s WHERE approval_id = %s", (run_id, approval_id))
 
 
-async def expired(pool: AsyncConnectionPool, limit: int = 50) -> list[dict[str, Any]]:
+async def expired(pool: Pool, limit: int = 50) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         return await (
             await conn.execute(

@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from handrail.auth import Principal
+from handrail.db import Pool
 from handrail.errors import Conflict, NotFound, Unprocessable
 from handrail.sql import paged
 
@@ -38,7 +38,7 @@ def assistant_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def register_graphs(pool: AsyncConnectionPool, graph_ids: list[str]) -> None:
+async def register_graphs(pool: Pool, graph_ids: list[str]) -> None:
     async with pool.connection() as conn:
         for graph_id in graph_ids:
             await conn.execute(
@@ -55,9 +55,7 @@ def parse_id(assistant_id: str) -> uuid.UUID:
         raise Unprocessable(f"invalid assistant ID {assistant_id!r}: must be a UUID") from exc
 
 
-async def resolve(
-    pool: AsyncConnectionPool, principal: Principal, id_or_graph: str, graph_ids: list[str]
-) -> dict[str, Any]:
+async def resolve(pool: Pool, principal: Principal, id_or_graph: str, graph_ids: list[str]) -> dict[str, Any]:
     """An assistant by UUID, or a graph id naming its system assistant (as runs accept)."""
     aid = system_assistant_id(id_or_graph) if id_or_graph in graph_ids else parse_id(id_or_graph)
     async with pool.connection() as conn:
@@ -70,7 +68,7 @@ async def resolve(
 
 
 async def create(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     principal: Principal,
     *,
     graph_id: str,
@@ -111,9 +109,7 @@ async def create(
     raise Conflict(f"assistant {aid} already exists; pass if_exists='do_nothing' to reuse it")
 
 
-async def update(
-    pool: AsyncConnectionPool, principal: Principal, assistant_id: str, changes: dict[str, Any]
-) -> dict[str, Any]:
+async def update(pool: Pool, principal: Principal, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
     row = await resolve(pool, principal, assistant_id, [])
     if row["user_id"] is None and not principal.is_admin:
         raise Conflict("system assistants cannot be changed; create your own assistant with POST /assistants")
@@ -137,7 +133,7 @@ async def update(
     return updated
 
 
-async def delete(pool: AsyncConnectionPool, principal: Principal, assistant_id: str) -> None:
+async def delete(pool: Pool, principal: Principal, assistant_id: str) -> None:
     row = await resolve(pool, principal, assistant_id, [])
     if row["user_id"] is None:
         raise Conflict("system assistants cannot be deleted")
@@ -146,7 +142,7 @@ async def delete(pool: AsyncConnectionPool, principal: Principal, assistant_id: 
 
 
 async def search(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     principal: Principal,
     *,
     metadata: dict[str, Any] | None,

@@ -7,8 +7,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 
-from psycopg_pool import AsyncConnectionPool
-
+from handrail.db import Pool
 from handrail.errors import ConfigurationError, Unauthorized
 from handrail.settings import Settings
 
@@ -43,7 +42,7 @@ def _pairs(raw: str | None, *, admin: bool) -> dict[str, Principal]:
 class KeyRing:
     """Keys from settings plus the api_keys table; with neither, the server is in dev mode."""
 
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, *, table_has_keys: bool) -> None:
+    def __init__(self, settings: Settings, pool: Pool, *, table_has_keys: bool) -> None:
         secret = settings.api_keys.get_secret_value() if settings.api_keys else None
         admin = settings.admin_api_keys.get_secret_value() if settings.admin_api_keys else None
         self._static = {**_pairs(secret, admin=False), **_pairs(admin, admin=True)}
@@ -51,7 +50,7 @@ class KeyRing:
         self.dev_mode = not self._static and not table_has_keys
 
     @classmethod
-    async def load(cls, settings: Settings, pool: AsyncConnectionPool) -> KeyRing:
+    async def load(cls, settings: Settings, pool: Pool) -> KeyRing:
         async with pool.connection() as conn:
             row = await (await conn.execute("SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL")).fetchone()
         ring = cls(settings, pool, table_has_keys=bool(row and row["n"]))

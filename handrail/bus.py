@@ -17,7 +17,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+
+from handrail.db import Pool
 
 logger = logging.getLogger("handrail.bus")
 
@@ -99,7 +100,7 @@ class Bus:
 class PostgresBus(Bus):
     kind = "postgres"
 
-    def __init__(self, dsn: str, pool: AsyncConnectionPool) -> None:
+    def __init__(self, dsn: str, pool: Pool) -> None:
         super().__init__()
         self._dsn, self._pool = dsn, pool
 

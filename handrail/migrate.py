@@ -8,10 +8,11 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg.rows import DictRow
+
+from handrail.db import Pool
 
 logger = logging.getLogger("handrail.migrate")
 
@@ -46,7 +47,7 @@ def load_migrations(folder: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-async def migrate(pool: AsyncConnectionPool, *, with_langgraph: bool = True) -> list[str]:
+async def migrate(pool: Pool, *, with_langgraph: bool = True) -> list[str]:
     """Bring the schema up to date; returns the names applied now (empty when already current)."""
     applied_now: list[str] = []
     async with pool.connection() as conn:
@@ -79,7 +80,7 @@ async def migrate(pool: AsyncConnectionPool, *, with_langgraph: bool = True) -> 
     return applied_now
 
 
-async def _acquire(conn: AsyncConnection[Any]) -> None:
+async def _acquire(conn: AsyncConnection[DictRow]) -> None:
     """Take the migration lock by polling: a starter blocked inside pg_advisory_lock() holds a
     snapshot, and the checkpointer's CREATE INDEX CONCURRENTLY waits for every snapshot, so a
     blocking wait would deadlock concurrent starts."""
@@ -90,7 +91,7 @@ async def _acquire(conn: AsyncConnection[Any]) -> None:
         await asyncio.sleep(_LOCK_POLL_S)
 
 
-async def _langgraph_setup(pool: AsyncConnectionPool) -> None:
+async def _langgraph_setup(pool: Pool) -> None:
     # Under our lock so that concurrent starts do not race on CREATE INDEX CONCURRENTLY.
     from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     from langgraph.store.postgres.aio import AsyncPostgresStore

@@ -15,14 +15,13 @@ from typing import Any
 import httpx
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
-from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import GRAPH_ID, build_graph
 from graph.context import AgentDeps
 from handrail.assistants import register_graphs
 from handrail.auth import KeyRing
 from handrail.bus import Bus, PostgresBus, RedisBus
-from handrail.db import DatabaseTarget, open_pool
+from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
 from handrail.migrate import migrate
 from handrail.settings import Settings
@@ -36,7 +35,7 @@ logger = logging.getLogger("handrail.services")
 @dataclass
 class Services:
     settings: Settings
-    pool: AsyncConnectionPool
+    pool: Pool
     database: DatabaseTarget
     bus: Bus
     saver: AsyncPostgresSaver

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
+from handrail.db import Pool
 
 
 async def paged(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     table: str,
     columns: str,

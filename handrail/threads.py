@@ -6,9 +6,9 @@ import uuid
 from typing import Any, Literal
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from handrail.auth import Principal
+from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
 from handrail.sql import paged
 
@@ -39,7 +39,7 @@ def thread_json(row: dict[str, Any], *, include_values: bool = True) -> dict[str
 
 
 async def create_thread(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     principal: Principal,
     *,
     thread_id: str | None = None,
@@ -62,7 +62,7 @@ async def create_thread(
     raise Conflict(f"thread {tid} already exists; pass if_exists='do_nothing' to reuse it")
 
 
-async def get_thread(pool: AsyncConnectionPool, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def get_thread(pool: Pool, principal: Principal, thread_id: str) -> dict[str, Any]:
     async with pool.connection() as conn:
         row = await (
             await conn.execute(f"SELECT {_COLUMNS} FROM threads WHERE thread_id = %s", (_uuid(thread_id),))
@@ -72,9 +72,7 @@ async def get_thread(pool: AsyncConnectionPool, principal: Principal, thread_id:
     return row
 
 
-async def patch_thread(
-    pool: AsyncConnectionPool, principal: Principal, thread_id: str, metadata: dict[str, Any]
-) -> dict[str, Any]:
+async def patch_thread(pool: Pool, principal: Principal, thread_id: str, metadata: dict[str, Any]) -> dict[str, Any]:
     await get_thread(pool, principal, thread_id)
     async with pool.connection() as conn:
         row = await (
@@ -89,7 +87,7 @@ async def patch_thread(
 
 
 async def set_status(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     thread_id: str,
     status: ThreadStatus,
     *,
@@ -113,7 +111,7 @@ async def set_status(
 
 
 async def search_threads(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     principal: Principal,
     *,
     ids: list[str] | None = None,
@@ -157,7 +155,7 @@ async def search_threads(
     )
 
 
-async def copy_thread(pool: AsyncConnectionPool, principal: Principal, thread_id: str) -> dict[str, Any]:
+async def copy_thread(pool: Pool, principal: Principal, thread_id: str) -> dict[str, Any]:
     """A new thread with the same metadata and a copy of every checkpoint."""
     source = await get_thread(pool, principal, thread_id)
     new_id = uuid.uuid4()

@@ -16,8 +16,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from psycopg_pool import AsyncConnectionPool
 
+from handrail.db import Pool
 from handrail.errors import Unprocessable
 
 logger = logging.getLogger("handrail.webhooks")
@@ -140,7 +140,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        pool: AsyncConnectionPool,
+        pool: Pool,
         http: httpx.AsyncClient,
         *,
         secret: str | None,

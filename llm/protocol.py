@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage
@@ -18,7 +19,7 @@ def embed(data: dict[str, Any]) -> str:
     return f"<handrail-data>\n{json.dumps(data, default=str, ensure_ascii=False)}\n</handrail-data>"
 
 
-def extract(messages: list[BaseMessage]) -> dict[str, Any]:
+def extract(messages: Sequence[BaseMessage]) -> dict[str, Any]:
     """The last data block found in the messages ({} when there is none)."""
     for message in reversed(messages):
         if isinstance(message.content, str) and (match := _BLOCK.search(message.content)):
@@ -26,7 +27,7 @@ def extract(messages: list[BaseMessage]) -> dict[str, Any]:
     return {}
 
 
-def last_user_text(messages: list[BaseMessage]) -> str:
+def last_user_text(messages: Sequence[BaseMessage]) -> str:
     for message in reversed(messages):
         if isinstance(message, HumanMessage):
             return message.text if hasattr(message, "text") else str(message.content)

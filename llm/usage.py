@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from langchain_core.messages import AIMessage
 
@@ -28,7 +29,7 @@ class Usage:
 
 
 def usage_of(message: AIMessage) -> Usage:
-    meta = message.usage_metadata or {}
+    meta: dict[str, Any] = dict(message.usage_metadata or {})
     tokens_in, tokens_out = meta.get("input_tokens", 0), meta.get("output_tokens", 0)
     model = str(message.response_metadata.get("model_name", ""))
     price_in, price_out = 0.0, 0.0

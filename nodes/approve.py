@@ -7,18 +7,17 @@ the approved call runs in `execute`, keyed by its call id.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from graph.context import AgentDeps, RunContext
+from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState
 from nodes.review import InvalidReview, approval_request, parse_review
 
 
-def make_approve(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+def make_approve(deps: AgentDeps) -> NodeFn:
     async def approve(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Ask until the answer is valid; an invalid answer re-asks, so the thread stays paused."""
         pending = state["pending"]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from graph.context import AgentDeps, RunContext
-from graph.state import AgentState, Observation, PendingCall
+from graph.context import AgentDeps, NodeFn, RunContext
+from graph.state import AgentState, Observation, PendingCall, StepStatus
 from llm.protocol import embed, last_user_text
 from llm.usage import Usage, usage_of
 from nodes.common import step_call_id
@@ -21,7 +20,7 @@ arguments, replacing every {{step:N}} with the relevant content of observation N
 from the observations."""
 
 
-def make_execute(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+def make_execute(deps: AgentDeps) -> NodeFn:
     async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         pending = state.get("pending")
         if pending is None:
@@ -70,9 +69,10 @@ async def _resolve(deps: AgentDeps, state: AgentState) -> tuple[PendingCall, Usa
             [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
         )
         used = usage_of(reply)
-        args = next((c["args"] for c in reply.tool_calls if c["name"] == spec.name), None)
-        if args is None:
+        made = [c["args"] for c in reply.tool_calls if c["name"] == spec.name]
+        if not made:
             return pending, used, _observation(pending, ToolResult.failure("the executor model made no call"), "failed")
+        args = made[0]
     check = deps.registry.check(spec.name, args)
     if check.args is None:
         return pending, used, _observation({**pending, "args": args}, ToolResult.failure(str(check.error)), "failed")
@@ -126,7 +126,9 @@ def _same_call(observations: list[Observation], pending: PendingCall) -> int | N
     )
 
 
-def _observation(pending: PendingCall, result: ToolResult, status: str, feedback: str | None = None) -> Observation:
+def _observation(
+    pending: PendingCall, result: ToolResult, status: StepStatus, feedback: str | None = None
+) -> Observation:
     return Observation(
         step=pending["step"],
         call_id=pending["call_id"],

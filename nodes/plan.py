@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, ValidationError
 
-from graph.context import AgentDeps, RunContext
+from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, PlanStep
 from llm.protocol import embed
 from llm.usage import Usage, usage_of
@@ -56,7 +55,7 @@ def check_plan(message: AIMessage, registry: Registry) -> tuple[list[PlanStep], 
     return [PlanStep(tool=s.tool, args=s.args, purpose=s.purpose) for s in plan.steps], None
 
 
-def make_plan(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+def make_plan(deps: AgentDeps) -> NodeFn:
     planner = deps.models.planner.bind_tools([Plan], tool_choice="Plan")
 
     async def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

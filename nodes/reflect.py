@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from langgraph.runtime import Runtime
 
-from graph.context import AgentDeps, RunContext
-from graph.state import AgentState, Decision
+from graph.context import AgentDeps, NodeFn, RunContext
+from graph.state import AgentState, Decision, Observation
 
 # This many failed, rejected or skipped steps in a row, with nothing achieved between, is no progress.
 NO_PROGRESS_STREAK = 3
@@ -51,7 +50,7 @@ def judge(state: AgentState, ctx: RunContext, now: float) -> Verdict:
     return Verdict("continue" if remaining else "finish")
 
 
-def _why(observation: dict[str, Any]) -> str:
+def _why(observation: Observation) -> str:
     if observation["status"] == "rejected":
         return (
             f"The reviewer rejected {observation['tool']} with feedback: "
@@ -60,7 +59,7 @@ def _why(observation: dict[str, Any]) -> str:
     return f"Step {observation['step'] + 1} ({observation['tool']}) failed: {observation['error']}. Adapt the plan."
 
 
-def make_reflect(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+def make_reflect(deps: AgentDeps) -> NodeFn:
     async def reflect(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Decide whether to continue, re-plan or finish, from what the last step observed."""
         verdict = judge(state, deps.context(runtime), time.time())

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from graph.context import AgentDeps, RunContext
+from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState
 from llm.offline_rules import write_answer
 from llm.protocol import embed, last_user_text
@@ -22,13 +21,13 @@ not contain. If a step failed, was rejected by a reviewer, or the run stopped ea
 say so plainly and say what was not done and why. Be concise."""
 
 
-def make_synthesize(deps: AgentDeps) -> Callable[[AgentState, Runtime[RunContext]], Awaitable[dict[str, Any]]]:
+def make_synthesize(deps: AgentDeps) -> NodeFn:
     async def synthesize(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         data = {"observations": state["observations"], "stop_reason": state.get("stop_reason")}
         prompt = [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
         try:
             reply = await deps.models.synthesizer.ainvoke(prompt)
-            answer, used = reply.text, usage_of(reply)
+            answer, used = str(reply.text), usage_of(reply)
         except Exception:
             # The answer must never be a bare error: fall back to the grounded, rule-written answer.
             logger.exception("synthesize.model_failed")

@@ -168,7 +168,9 @@ async def finalize(
     async with services.pool.connection() as conn:
         others = await repo.in_flight(conn, run["thread_id"])
     others = [r for r in others if r["run_id"] != run["run_id"]]
-    thread_status = "busy" if others else "error" if status == "error" else "interrupted" if snapshot.next else "idle"
+    thread_status: threads.ThreadStatus = (
+        "busy" if others else "error" if status == "error" else "interrupted" if snapshot.next else "idle"
+    )
     await threads.set_status(
         services.pool,
         tid,

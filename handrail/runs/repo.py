@@ -6,10 +6,11 @@ import uuid
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from handrail.auth import Principal
+from handrail.db import Pool
 from handrail.errors import NotFound
 
 TERMINAL = ("success", "error", "timeout", "interrupted")
@@ -37,7 +38,7 @@ def run_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def insert_run(
-    conn: AsyncConnection[Any],
+    conn: AsyncConnection[DictRow],
     *,
     thread_id: uuid.UUID,
     assistant_id: uuid.UUID,
@@ -72,9 +73,7 @@ async def insert_run(
     return row
 
 
-async def get_run(
-    pool: AsyncConnectionPool, principal: Principal, thread_id: str | None, run_id: str
-) -> dict[str, Any]:
+async def get_run(pool: Pool, principal: Principal, thread_id: str | None, run_id: str) -> dict[str, Any]:
     try:
         rid = uuid.UUID(run_id)
     except ValueError as exc:
@@ -86,13 +85,13 @@ async def get_run(
     return row
 
 
-async def load_run(pool: AsyncConnectionPool, run_id: uuid.UUID) -> dict[str, Any] | None:
+async def load_run(pool: Pool, run_id: uuid.UUID) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         return await (await conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = %s", (run_id,))).fetchone()
 
 
 async def list_runs(
-    pool: AsyncConnectionPool, thread_id: uuid.UUID, *, limit: int, offset: int, status: str | None
+    pool: Pool, thread_id: uuid.UUID, *, limit: int, offset: int, status: str | None
 ) -> list[dict[str, Any]]:
     sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = %s"
     params: list[Any] = [thread_id]
@@ -104,7 +103,7 @@ async def list_runs(
         return await (await conn.execute(sql, [*params, limit, offset])).fetchall()
 
 
-async def in_flight(conn: AsyncConnection[Any], thread_id: uuid.UUID) -> list[dict[str, Any]]:
+async def in_flight(conn: AsyncConnection[DictRow], thread_id: uuid.UUID) -> list[dict[str, Any]]:
     return await (
         await conn.execute(
             "SELECT run_id, status FROM runs WHERE thread_id = %s AND status IN ('pending', 'running') "
@@ -132,7 +131,7 @@ RETURNING {_RUN_COLUMNS}
 """
 
 
-async def claim_next(pool: AsyncConnectionPool, worker_id: str) -> dict[str, Any] | None:
+async def claim_next(pool: Pool, worker_id: str) -> dict[str, Any] | None:
     """The oldest runnable run, now ours; one run per thread at a time, oldest first."""
     from psycopg.errors import UniqueViolation
 
@@ -143,7 +142,7 @@ async def claim_next(pool: AsyncConnectionPool, worker_id: str) -> dict[str, Any
             return None  # another worker started a run on that thread in the same instant
 
 
-async def heartbeat(pool: AsyncConnectionPool, worker_id: str, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+async def heartbeat(pool: Pool, worker_id: str, run_ids: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     """Extend our leases; returns run id → requested cancel action for the runs still ours."""
     if not run_ids:
         return {}
@@ -158,7 +157,7 @@ async def heartbeat(pool: AsyncConnectionPool, worker_id: str, run_ids: list[uui
     return {r["run_id"]: r["cancel_action"] for r in rows}
 
 
-async def reap_expired(pool: AsyncConnectionPool, lease_s: float, max_attempts: int) -> list[dict[str, Any]]:
+async def reap_expired(pool: Pool, lease_s: float, max_attempts: int) -> list[dict[str, Any]]:
     """Runs whose worker stopped heartbeating go back to the queue (or fail after too many attempts)."""
     async with pool.connection() as conn:
         return await (
@@ -174,7 +173,7 @@ async def reap_expired(pool: AsyncConnectionPool, lease_s: float, max_attempts: 
         ).fetchall()
 
 
-async def finished_temporary_threads(pool: AsyncConnectionPool, older_than_s: float) -> list[str]:
+async def finished_temporary_threads(pool: Pool, older_than_s: float) -> list[str]:
     """Threads of stateless runs that ended a while ago. Not deleted at once: the delete cascades to
     the run's event log, which a late `wait` or stream reader may still be reading."""
     async with pool.connection() as conn:
@@ -188,7 +187,7 @@ async def finished_temporary_threads(pool: AsyncConnectionPool, older_than_s: fl
     return [str(r["thread_id"]) for r in rows]
 
 
-async def release(pool: AsyncConnectionPool, run_id: uuid.UUID, worker_id: str) -> None:
+async def release(pool: Pool, run_id: uuid.UUID, worker_id: str) -> None:
     """Hand a run back to the queue (graceful shutdown): another worker resumes it from its checkpoint."""
     async with pool.connection() as conn:
         await conn.execute(
@@ -199,7 +198,7 @@ async def release(pool: AsyncConnectionPool, run_id: uuid.UUID, worker_id: str) 
 
 
 async def finish(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     run_id: uuid.UUID,
     status: str,
     error: dict[str, Any] | None,
@@ -225,7 +224,7 @@ async def finish(
     return True
 
 
-async def cancel_pending(conn: AsyncConnection[Any], run_id: uuid.UUID, action: str) -> None:
+async def cancel_pending(conn: AsyncConnection[DictRow], run_id: uuid.UUID, action: str) -> None:
     """A run nobody executes yet: interrupted at once (rollback: deleted)."""
     if action == "rollback":
         await conn.execute("DELETE FROM runs WHERE run_id = %s AND status = 'pending'", (run_id,))
@@ -241,7 +240,7 @@ async def cancel_pending(conn: AsyncConnection[Any], run_id: uuid.UUID, action: 
         await _append(conn, run_id, END_EVENT, {"status": "interrupted", "output": None})
 
 
-async def request_cancel(conn: AsyncConnection[Any], run_id: uuid.UUID, action: str) -> None:
+async def request_cancel(conn: AsyncConnection[DictRow], run_id: uuid.UUID, action: str) -> None:
     """A running run: its worker sees the request at its next heartbeat (or at once, via the bus)."""
     await conn.execute(
         "UPDATE runs SET cancel_action = %s, updated_at = now() WHERE run_id = %s AND status = 'running'",
@@ -249,7 +248,7 @@ async def request_cancel(conn: AsyncConnection[Any], run_id: uuid.UUID, action: 
     )
 
 
-async def end_event(pool: AsyncConnectionPool, run_id: uuid.UUID) -> dict[str, Any] | None:
+async def end_event(pool: Pool, run_id: uuid.UUID) -> dict[str, Any] | None:
     async with pool.connection() as conn:
         row = await (
             await conn.execute(
@@ -263,7 +262,7 @@ async def end_event(pool: AsyncConnectionPool, run_id: uuid.UUID) -> dict[str, A
 # --- events ----------------------------------------------------------------------------------
 
 
-async def _append(conn: AsyncConnection[Any], run_id: uuid.UUID, event: str, data: Any) -> int:
+async def _append(conn: AsyncConnection[DictRow], run_id: uuid.UUID, event: str, data: Any) -> int:
     row = await (
         await conn.execute(
             "INSERT INTO run_events (run_id, seq, event, data) "
@@ -275,12 +274,12 @@ async def _append(conn: AsyncConnection[Any], run_id: uuid.UUID, event: str, dat
     return int(row["seq"])
 
 
-async def append_event(pool: AsyncConnectionPool, run_id: uuid.UUID, event: str, data: Any) -> int:
+async def append_event(pool: Pool, run_id: uuid.UUID, event: str, data: Any) -> int:
     async with pool.connection() as conn:
         return await _append(conn, run_id, event, data)
 
 
-async def events_after(pool: AsyncConnectionPool, run_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
+async def events_after(pool: Pool, run_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
     async with pool.connection() as conn:
         return await (
             await conn.execute(
@@ -290,7 +289,7 @@ async def events_after(pool: AsyncConnectionPool, run_id: uuid.UUID, after: int)
         ).fetchall()
 
 
-async def last_seq(pool: AsyncConnectionPool, run_id: uuid.UUID) -> int:
+async def last_seq(pool: Pool, run_id: uuid.UUID) -> int:
     async with pool.connection() as conn:
         row = await (
             await conn.execute(
