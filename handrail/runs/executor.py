@@ -38,9 +38,12 @@ _SHOWN = {
 
 @dataclasses.dataclass
 class Stop:
-    """Why the worker cancelled a run's task: the run's fate depends on it."""
+    """Why the worker cancelled a run's task (the run's fate depends on it), and whether the run has
+    seen the cancellation. A single `task.cancel()` can be absorbed inside LangGraph's stream (seen
+    in tests: the run then ran to completion), so the worker repeats it until `handled` is set."""
 
     reason: str | None = None  # "interrupt" | "rollback" (cancelled by a user) | "lease_lost" | "shutdown"
+    handled: bool = False
 
 
 def error_body(exc: BaseException) -> dict[str, str]:
@@ -107,6 +110,7 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
             await _stream(services, run, graph_input(run))
     except asyncio.CancelledError:
+        stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
             raise  # not ours to finish: another worker continues from the last checkpoint
         status = "interrupted"

@@ -41,10 +41,13 @@ class Worker:
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
-        for task, stop in self._running.values():
+        for _task, stop in self._running.values():
             stop.reason = "shutdown"
-            task.cancel()
-        await asyncio.gather(*(t for t, _ in self._running.values()), return_exceptions=True)
+        while pending := [t for t, stop in self._running.values() if not t.done()]:
+            for task, stop in self._running.values():
+                if not stop.handled:
+                    task.cancel()
+            await asyncio.wait(pending, timeout=self._services.settings.heartbeat_s)
 
     async def _claim_loop(self) -> None:
         settings = self._services.settings
@@ -94,12 +97,14 @@ class Worker:
                     logger.warning("worker.heartbeat_failed", exc_info=True)
                     continue
                 for run_id, (task, stop) in list(self._running.items()):
+                    if stop.handled:
+                        continue  # it is finishing: a further cancel would interrupt its bookkeeping
                     if run_id not in alive:
                         stop.reason = "lease_lost"  # another worker owns it now: stop without finishing it
                         task.cancel()
-                    elif alive[run_id] and stop.reason is None:
-                        stop.reason = alive[run_id]
-                        task.cancel()
+                    elif alive[run_id]:
+                        stop.reason = stop.reason or alive[run_id]
+                        task.cancel()  # again on every heartbeat until the run has seen it
 
     async def _maintenance_loop(self) -> None:
         settings = self._services.settings

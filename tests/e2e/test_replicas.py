@@ -70,11 +70,12 @@ async def test_an_undecided_approval_expires_as_a_rejection(replicas, pool):
     approval = await eventually(expired, within_s=30)
     assert "expired" in approval["reason"] and approval["decision"]["decision"] == "reject"
 
-    async def answered() -> dict | None:
-        state = await client.threads.get_state(tid)
-        return state if state["values"].get("final_answer") else None
+    async def resumed_run_finished() -> bool:
+        runs = await client.runs.list(tid)
+        return len(runs) == 2 and all(r["status"] == "success" for r in runs)
 
-    state = await eventually(answered, within_s=30)
+    await eventually(resumed_run_finished, within_s=30)  # the expiry resumed the thread with a reject
+    state = await client.threads.get_state(tid)
     assert "approval expired" in state["values"]["final_answer"]
     assert (await client.threads.get(tid))["status"] == "idle"
 
