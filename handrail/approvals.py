@@ -21,7 +21,7 @@ logger = logging.getLogger("handrail.approvals")
 
 _COLUMNS = (
     "approval_id, thread_id, run_id, user_id, interrupt_id, tool, args, preview, risk, purpose, requested_by, "
-    "status, decision, decided_by, reason, resume_run_id, created_at, expires_at, decided_at"
+    "status, decision, decided_by, reason, resume_run_id, created_at, expires_at, decided_at, notified_at"
 )
 _STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected"}
 
@@ -46,7 +46,10 @@ def approval_json(row: dict[str, Any]) -> dict[str, Any]:
         )
     }
     body |= {k: str(row[k]) if row[k] is not None else None for k in ("thread_id", "run_id", "resume_run_id")}
-    body |= {k: row[k].isoformat() if row[k] is not None else None for k in ("created_at", "expires_at", "decided_at")}
+    body |= {
+        k: row[k].isoformat() if row[k] is not None else None
+        for k in ("created_at", "expires_at", "decided_at", "notified_at")
+    }
     return body
 
 
@@ -173,6 +176,26 @@ async def decide(
 
 async def link_resume_run(conn: AsyncConnection[DictRow], approval_id: str, run_id: Any) -> None:
     await conn.execute("UPDATE approvals SET resume_run_id = %s WHERE approval_id = %s", (run_id, approval_id))
+
+
+async def claim_unnotified(pool: Pool, stale_after_s: float, limit: int = 20) -> list[dict[str, Any]]:
+    """Pending approvals whose notification never arrived and is not being sent right now; claimed
+    (attempt time stamped) so that two workers do not both send it."""
+    async with pool.connection() as conn:
+        return await (
+            await conn.execute(
+                f"UPDATE approvals SET notify_attempted_at = now() WHERE approval_id IN ("
+                f" SELECT approval_id FROM approvals WHERE status = 'pending' AND notified_at IS NULL"
+                f" AND (notify_attempted_at IS NULL OR notify_attempted_at < now() - make_interval(secs => %s))"
+                f" ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
+                (stale_after_s, limit),
+            )
+        ).fetchall()
+
+
+async def mark_notified(pool: Pool, approval_id: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE approvals SET notified_at = now() WHERE approval_id = %s", (approval_id,))
 
 
 async def expired(pool: Pool, limit: int = 50) -> list[dict[str, Any]]:

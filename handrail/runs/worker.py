@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from handrail import approvals, threads
+from handrail import approvals, notify, threads
 from handrail.auth import Principal
 from handrail.errors import HandrailError
 from handrail.runs import repo
@@ -114,6 +114,7 @@ class Worker:
                 await self._reap()
                 await self._expire_approvals()
                 await self._sweep_stateless_threads()
+                await notify.resend_unnotified(self._services)
             except Exception:
                 logger.warning("worker.maintenance_failed", exc_info=True)
 

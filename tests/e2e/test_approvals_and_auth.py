@@ -130,3 +130,35 @@ async def test_a_malformed_json_body_is_a_422_not_a_500(alice, base_url):
     async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["alice"]}) as http:
         response = await http.post("/threads", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422 and "JSON" in response.json()["detail"]
+
+
+async def test_an_approval_notification_lost_mid_flight_is_sent_again(alice, base_url, approval_receiver, pool):
+    tid = await paused(alice)
+    approval = await approval_of(base_url, KEYS["alice"], tid)
+
+    def deliveries() -> list:
+        return [
+            r
+            for r in approval_receiver.requests
+            if json.loads(r.body)["approval"]["approval_id"] == approval["approval_id"]
+        ]
+
+    async def notified() -> bool:
+        async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["alice"]}) as http:
+            return (await http.get(f"/approvals/{approval['approval_id']}")).json()["notified_at"] is not None
+
+    await eventually(notified, within_s=10)
+    # As if the process had stopped mid-delivery an hour ago: attempted, never confirmed.
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE approvals SET notified_at = NULL, notify_attempted_at = now() - interval '1 hour' "
+            "WHERE approval_id = %s",
+            (approval["approval_id"],),
+        )
+
+    async def resent() -> bool:
+        return len(deliveries()) >= 2
+
+    await eventually(resent, within_s=20)
+    await eventually(notified, within_s=10)
+    assert all(d.verified for d in deliveries())
