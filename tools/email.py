@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from tools.base import ToolEnv, ToolResult, tool
-from tools.resources import SmtpConfig, resources_of
+from tools.resources import SmtpConfig, insert_once, resources_of
 
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
@@ -60,11 +60,7 @@ async def send_email(args: SendEmailArgs, env: ToolEnv) -> ToolResult:
         return ToolResult.failure("send_email has no outbox database configured; the email was not sent")
     params = {"key": env.idempotency_key, "user_id": env.user_id, "thread_id": env.thread_id, **args.model_dump()}
     async with res.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(_INSERT, params)).fetchone()
-        deduplicated = row is None
-        if row is None:
-            row = await (await cur.execute(_EXISTING, params)).fetchone()
-        assert row is not None
+        row, deduplicated = await insert_once(cur, _INSERT, _EXISTING, params)
         status, error = row["status"], None
         if res.smtp is not None and status in ("queued", "failed"):
             if await (await cur.execute(_CLAIM, {"id": row["id"]})).fetchone():

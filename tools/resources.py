@@ -30,6 +30,22 @@ class ToolResources:
     smtp: SmtpConfig | None = None
 
 
+async def insert_once(
+    cur: Any, insert_sql: str, existing_sql: str, params: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """Insert the row for this idempotency key, or fetch the one an earlier attempt wrote.
+
+    Returns the row and whether it already existed. `insert_sql` must use ON CONFLICT DO NOTHING
+    RETURNING, so a replayed or retried call never acts twice.
+    """
+    row = await (await cur.execute(insert_sql, params)).fetchone()
+    if row is not None:
+        return row, False
+    existing = await (await cur.execute(existing_sql, params)).fetchone()
+    assert existing is not None, "ON CONFLICT found the row, so it exists"
+    return existing, True
+
+
 def resources_of(env: ToolEnv) -> ToolResources | None:
     """The resources the runtime attached, or None when the tool runs without a database."""
     res = env.resources

@@ -8,7 +8,7 @@ from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from tools.base import ToolEnv, ToolResult, tool
-from tools.resources import resources_of
+from tools.resources import insert_once, resources_of
 
 
 class CreateTicketArgs(BaseModel):
@@ -38,11 +38,7 @@ async def create_ticket(args: CreateTicketArgs, env: ToolEnv) -> ToolResult:
         return ToolResult.failure("create_ticket has no database configured; tell the user it is unavailable")
     params = {"key": env.idempotency_key, "user_id": env.user_id, "thread_id": env.thread_id, **args.model_dump()}
     async with res.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-        row = await (await cur.execute(_INSERT, params)).fetchone()
-        deduplicated = row is None
-        if row is None:
-            row = await (await cur.execute(_EXISTING, params)).fetchone()
-    assert row is not None  # the conflicting row exists: ON CONFLICT found it
+        row, deduplicated = await insert_once(cur, _INSERT, _EXISTING, params)
     return ToolResult.success(
         {
             "ticket_id": row["id"],
