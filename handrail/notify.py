@@ -1,17 +1,18 @@
 """Outgoing notifications: approval requests and finished runs, as signed webhooks in the background.
 
-Approval notifications are durable: each approval records when a notification was attempted and when
-one arrived, and `resend_unnotified` (run by every worker) sends again the ones a stopped process or a
-long receiver outage lost. Receivers deduplicate on `approval.approval_id`.
+Both are durable: the approval or run records when a delivery was attempted and when one arrived, and
+`resend_unnotified` (run by every worker) sends again what a stopped process or a long receiver outage
+lost. Receivers deduplicate on `approval.approval_id` and on `run_id`.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from handrail.approvals import approval_json, claim_unnotified, mark_notified
-from handrail.runs.repo import run_json
+from handrail.runs import repo
 from handrail.services import Services
 
 
@@ -34,26 +35,35 @@ async def send_approval(services: Services, row: dict[str, Any]) -> None:
 
 
 async def resend_unnotified(services: Services) -> int:
-    """Send again what never arrived, once a whole retry cycle could have finished."""
+    """Send again what never arrived (approval notifications, run webhooks), once a whole retry cycle
+    could have finished."""
     settings = services.settings
-    if not settings.approval_webhook_url:
-        return 0
     cycle = settings.webhook_max_attempts * settings.webhook_timeout_s
     cycle += settings.webhook_backoff_s * 2**settings.webhook_max_attempts
-    rows = await claim_unnotified(services.pool, stale_after_s=cycle)
+    rows = await claim_unnotified(services.pool, stale_after_s=cycle) if settings.approval_webhook_url else []
     for row in rows:
         services.spawn(send_approval(services, row), name=f"webhook-approval-resend-{row['approval_id']}")
-    return len(rows)
+    run_ids = await repo.claim_unsent_webhooks(services.pool, stale_after_s=cycle)
+    for run_id in run_ids:
+        services.spawn(send_run_webhook(services, run_id), name=f"webhook-run-resend-{run_id}")
+    return len(rows) + len(run_ids)
 
 
-def run_finished(
-    services: Services, run: dict[str, Any], status: str, error: dict[str, Any] | None, values: Any
-) -> None:
-    """The LangGraph API's run webhook: the run row, its final status and last values, signed."""
-    payload = {**run_json(run), "status": status, "values": values, "webhook_sent_at": time.time()}
-    if error is not None:
-        payload["error"] = error
-    services.spawn(
-        services.webhooks.deliver("run", str(run["run_id"]), run["webhook"], payload),
-        name=f"webhook-run-{run['run_id']}",
-    )
+def run_finished(services: Services, run_id: uuid.UUID) -> None:
+    services.spawn(send_run_webhook(services, run_id), name=f"webhook-run-{run_id}")
+
+
+async def send_run_webhook(services: Services, run_id: uuid.UUID) -> None:
+    """The LangGraph API's run webhook: the run row, its final status and last values, signed.
+    Rebuilt from the database, so a resend carries exactly what the first attempt did."""
+    run = await repo.load_run(services.pool, run_id)
+    if run is None or not run["webhook"]:
+        return  # deleted meanwhile (rollback, swept stateless thread)
+    await repo.mark_webhook(services.pool, run_id, sent=False)
+    output = (await repo.end_event(services.pool, run_id) or {}).get("output") or {}
+    values = {k: v for k, v in output.items() if k not in ("__interrupt__", "__error__")}
+    payload = {**repo.run_json(run), "values": values, "webhook_sent_at": time.time()}
+    if run["error"] is not None:
+        payload["error"] = run["error"]
+    if await services.webhooks.deliver("run", str(run_id), run["webhook"], payload):
+        await repo.mark_webhook(services.pool, run_id, sent=True)

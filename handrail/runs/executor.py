@@ -206,7 +206,7 @@ async def finalize(
         return
     await services.bus.publish(f"run:{run['run_id']}")
     if run.get("webhook"):
-        notify.run_finished(services, run, status, error, to_json(snapshot.values))
+        notify.run_finished(services, run["run_id"])
 
 
 async def rollback(services: Services, run: dict[str, Any]) -> None:

@@ -187,6 +187,28 @@ async def finished_temporary_threads(pool: Pool, older_than_s: float) -> list[st
     return [str(r["thread_id"]) for r in rows]
 
 
+async def claim_unsent_webhooks(pool: Pool, stale_after_s: float, limit: int = 20) -> list[uuid.UUID]:
+    """Finished runs whose webhook never arrived and is not being sent now; claimed by stamping the attempt."""
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "UPDATE runs SET webhook_attempted_at = now() WHERE run_id IN ("
+                " SELECT run_id FROM runs WHERE webhook IS NOT NULL AND webhook_sent_at IS NULL"
+                " AND status IN ('success', 'error', 'timeout', 'interrupted')"
+                " AND (webhook_attempted_at IS NULL OR webhook_attempted_at < now() - make_interval(secs => %s))"
+                " ORDER BY ended_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING run_id",
+                (stale_after_s, limit),
+            )
+        ).fetchall()
+    return [r["run_id"] for r in rows]
+
+
+async def mark_webhook(pool: Pool, run_id: uuid.UUID, *, sent: bool) -> None:
+    column = "webhook_sent_at" if sent else "webhook_attempted_at"
+    async with pool.connection() as conn:
+        await conn.execute(f"UPDATE runs SET {column} = now() WHERE run_id = %s", (run_id,))
+
+
 async def release(pool: Pool, run_id: uuid.UUID, worker_id: str) -> None:
     """Hand a run back to the queue (graceful shutdown): another worker resumes it from its checkpoint."""
     async with pool.connection() as conn:

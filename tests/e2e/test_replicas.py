@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
+import psycopg
 import pytest
 from langgraph_sdk import get_client
 from langgraph_sdk.errors import NotFoundError
@@ -26,8 +27,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module", params=["redis", "postgres"])
-async def replicas(request: Any) -> AsyncIterator[tuple[str, str, str]]:
-    """(executing replica, API-only replica, bus kind) sharing a fresh database."""
+async def replicas(request: Any) -> AsyncIterator[tuple[str, str, str, str]]:
+    """(executing replica, API-only replica, bus kind, database DSN) sharing a fresh database."""
     bus = (
         {"redis_url": REDIS_URL, "redis_prefix": f"handrail-test-{uuid.uuid4().hex[:8]}:"}
         if request.param == "redis"
@@ -39,11 +40,11 @@ async def replicas(request: Any) -> AsyncIterator[tuple[str, str, str]]:
             api_side = e2e_settings(dsn, workers=0, approval_ttl_s=1.5, stateless_thread_ttl_s=1, **bus)
             a = await stack.enter_async_context(serving(create_app(worker_side), port=worker_side.port))
             b = await stack.enter_async_context(serving(create_app(api_side), port=api_side.port))
-            yield a, b, request.param
+            yield a, b, request.param, dsn
 
 
 async def test_a_run_queued_on_one_replica_streams_through_the_other(replicas):
-    executing, api_only, bus = replicas
+    executing, api_only, bus, _ = replicas
     via_b = get_client(url=api_only, api_key=KEYS["alice"])
     tid = (await via_b.threads.create())["thread_id"]
 
@@ -58,7 +59,7 @@ async def test_a_run_queued_on_one_replica_streams_through_the_other(replicas):
 
 
 async def test_an_undecided_approval_expires_as_a_rejection(replicas, pool):
-    executing, _, _ = replicas
+    executing, _, _, _ = replicas
     client = get_client(url=executing, api_key=KEYS["alice"])
     tid = (await client.threads.create())["thread_id"]
     await client.runs.wait(tid, "agent", input=user(EMAIL_REQUEST))
@@ -80,25 +81,39 @@ async def test_an_undecided_approval_expires_as_a_rejection(replicas, pool):
     assert (await client.threads.get(tid))["status"] == "idle"
 
 
-async def test_the_run_webhook_reports_the_finished_run_signed(replicas):
-    executing, _, _ = replicas
+async def test_the_run_webhook_reports_the_finished_run_signed_and_a_lost_one_is_resent(replicas):
+    executing, _, _, dsn = replicas
     client = get_client(url=executing, api_key=KEYS["alice"])
     async with running_receiver(secret=WEBHOOK_SECRET) as receiver:
         tid = (await client.threads.create())["thread_id"]
         run = await client.runs.create(tid, "agent", input=user("what is 6*7"), webhook=receiver.url)
 
-        async def delivered() -> list:
-            return receiver.requests
+        async def delivered(count: int = 1) -> bool:
+            return len(receiver.requests) >= count
 
-        (request,) = await eventually(delivered, within_s=20)
-    body = json.loads(request.body)
-    assert request.verified is True
-    assert (body["run_id"], body["status"]) == (run["run_id"], "success")
-    assert "6*7 = 42" in body["values"]["final_answer"]
+        await eventually(delivered, within_s=20)
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            sent = await (
+                await conn.execute("SELECT webhook_sent_at FROM runs WHERE run_id = %s", (run["run_id"],))
+            ).fetchone()
+            assert sent[0] is not None, "the delivery is recorded"
+            # As if the process had stopped mid-delivery an hour ago.
+            await conn.execute(
+                "UPDATE runs SET webhook_sent_at = NULL, webhook_attempted_at = now() - "
+                "interval '1 hour' WHERE run_id = %s",
+                (run["run_id"],),
+            )
+        await eventually(lambda: delivered(2), within_s=20)
+
+    first, again = (json.loads(r.body) for r in receiver.requests[:2])
+    assert all(r.verified for r in receiver.requests)
+    assert (first["run_id"], first["status"]) == (run["run_id"], "success")
+    assert "6*7 = 42" in first["values"]["final_answer"]
+    assert again["values"] == first["values"] and again["status"] == "success"
 
 
 async def test_multitask_interrupt_and_rollback_replace_the_running_run(replicas, pool):
-    executing, _, _ = replicas
+    executing, _, _, _ = replicas
     client = get_client(url=executing, api_key=KEYS["alice"])
     tid = (await client.threads.create())["thread_id"]
     slow = 'call probe with {"label": "slow", "seconds": 60}'
@@ -123,7 +138,7 @@ async def test_multitask_interrupt_and_rollback_replace_the_running_run(replicas
 
 
 async def test_stateless_runs_answer_and_their_threads_are_swept_afterwards(replicas):
-    executing, _, _ = replicas
+    executing, _, _, _ = replicas
     client = get_client(url=executing, api_key=KEYS["alice"])
     answers = [(await client.runs.wait(None, "agent", input=user(f"what is {i}*3")))["final_answer"] for i in range(5)]
     assert answers == [f"{i}*3 = {i * 3}" for i in range(5)]
