@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
 from handrail.auth import Principal
@@ -48,18 +50,25 @@ async def create_thread(
 ) -> dict[str, Any]:
     tid = uuid.UUID(thread_id) if thread_id else uuid.uuid4()
     async with pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                f"INSERT INTO threads (thread_id, user_id, metadata) VALUES (%s, %s, %s) "
-                f"ON CONFLICT (thread_id) DO NOTHING RETURNING {_COLUMNS}",
-                (tid, principal.user_id, Jsonb(metadata or {})),
-            )
-        ).fetchone()
+        row = await insert_thread(conn, principal.user_id, tid, metadata or {})
     if row is not None:
         return row
     if if_exists == "do_nothing":
         return await get_thread(pool, principal, str(tid))
     raise Conflict(f"thread {tid} already exists; pass if_exists='do_nothing' to reuse it")
+
+
+async def insert_thread(
+    conn: AsyncConnection[DictRow], user_id: str, thread_id: uuid.UUID, metadata: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The new thread's row, or None when the id is taken. Runs in the caller's transaction."""
+    return await (
+        await conn.execute(
+            f"INSERT INTO threads (thread_id, user_id, metadata) VALUES (%s, %s, %s) "
+            f"ON CONFLICT (thread_id) DO NOTHING RETURNING {_COLUMNS}",
+            (thread_id, user_id, Jsonb(metadata)),
+        )
+    ).fetchone()
 
 
 async def get_thread(pool: Pool, principal: Principal, thread_id: str) -> dict[str, Any]:

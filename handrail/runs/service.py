@@ -44,7 +44,7 @@ async def create_run(
     if thread_id is None:
         if "resume" in command:
             raise InvalidRequest("a resume needs a thread: use POST /threads/{thread_id}/runs with the paused thread")
-        thread = await threads.create_thread(services.pool, principal)
+        thread = None  # created in the run's own transaction: no thread without its run
         temporary = body.on_completion != "keep"
     else:
         try:
@@ -53,7 +53,7 @@ async def create_run(
             if body.if_not_exists != "create":
                 raise NotFound(f"thread {thread_id} not found; pass if_not_exists='create' to create it") from None
             thread = await threads.create_thread(services.pool, principal, thread_id=thread_id, if_exists="do_nothing")
-    tid = thread["thread_id"]
+    tid = thread["thread_id"] if thread is not None else uuid.uuid4()
     metadata = {
         **assistant["metadata"],
         **(body.metadata or {}),
@@ -65,6 +65,9 @@ async def create_run(
     kwargs["context"] = {**assistant["context"], **kwargs["context"]}
     cancelled_running = False
     async with services.pool.connection() as conn, conn.transaction():
+        if thread is None:
+            thread = await threads.insert_thread(conn, principal.user_id, tid, {})
+            assert thread is not None, "a fresh uuid4 cannot collide"
         # Serialises run creation per thread, so multitask rules see a consistent picture.
         await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (tid,))
         busy = await repo.in_flight(conn, tid)
