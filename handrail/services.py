@@ -97,7 +97,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await bus.start()
         stack.push_async_callback(bus.close)
         saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
-        store = AsyncPostgresStore(pool)  # type: ignore[arg-type]
+        # Items put with a `ttl` (minutes) expire: reads skip them, and a sweeper deletes them.
+        store = AsyncPostgresStore(
+            pool,  # type: ignore[arg-type]
+            ttl={"refresh_on_read": True, "omit_expired": True, "sweep_interval_minutes": 5},
+        )
+        await store.start_ttl_sweeper()
+        stack.push_async_callback(store.stop_ttl_sweeper)
         deps = build_deps(settings, pool, registry=registry_from_settings(settings))
         graph = build_graph(deps, checkpointer=saver, store=store)
         await register_graphs(pool, [GRAPH_ID])

@@ -9,6 +9,7 @@ import pytest
 from langgraph_sdk.errors import ConflictError, NotFoundError
 
 from tests.e2e.helpers import user
+from tests.support.waiting import eventually
 
 
 async def test_the_system_assistant_exposes_its_graph_and_schemas(alice):
@@ -70,3 +71,18 @@ async def test_state_can_be_edited_as_a_node(alice):
     state = await alice.threads.get_state(tid)
     assert state["values"]["final_answer"] == "edited by a person"
     assert state["checkpoint"]["checkpoint_id"] == update["checkpoint"]["checkpoint_id"]
+
+
+async def test_store_items_round_trip_and_expire_after_their_ttl(alice, bob):
+    namespace = ["prefs", uuid.uuid4().hex[:8]]
+    await alice.store.put_item(namespace, "tone", {"value": "formal"})
+    await alice.store.put_item(namespace, "draft", {"value": "temporary"}, ttl=0.01)  # minutes: 0.6 s
+
+    assert (await alice.store.get_item(namespace, "tone"))["value"] == {"value": "formal"}
+    assert await bob.store.get_item(namespace, "tone") is None, "store items belong to their user"
+
+    async def expired() -> bool:
+        return await alice.store.get_item(namespace, "draft") is None
+
+    assert await eventually(expired, within_s=10)
+    assert (await alice.store.get_item(namespace, "tone")) is not None
