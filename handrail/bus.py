@@ -72,6 +72,15 @@ class Bus:
             sub.notify()
 
     async def publish(self, topic: str) -> None:
+        """Nudge every process listening on `topic`. Never raises: a lost nudge only costs latency
+        (waiters poll), while raising here would fail a run because Redis or a connection blinked."""
+        try:
+            await self._send(topic)
+        except Exception:
+            logger.warning("bus.publish_failed", extra={"bus": self.kind, "topic": topic}, exc_info=True)
+            self._deliver(topic)  # local waiters still hear it
+
+    async def _send(self, topic: str) -> None:
         self._deliver(topic)
 
     async def start(self) -> None:
@@ -104,7 +113,7 @@ class PostgresBus(Bus):
         super().__init__()
         self._dsn, self._pool = dsn, pool
 
-    async def publish(self, topic: str) -> None:
+    async def _send(self, topic: str) -> None:
         async with self._pool.connection() as conn:
             await conn.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, topic))
 
@@ -122,7 +131,7 @@ class RedisBus(Bus):
         super().__init__()
         self._redis, self._channel = client, f"{prefix}bus"
 
-    async def publish(self, topic: str) -> None:
+    async def _send(self, topic: str) -> None:
         await self._redis.publish(self._channel, json.dumps(topic))
 
     async def _listen(self) -> None:
