@@ -8,6 +8,8 @@ import dataclasses
 import logging
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from langgraph.types import Command, Send
 
 from graph.context import RunContext
@@ -20,6 +22,9 @@ from handrail.services import Services
 from handrail.state import checkpoint_of, interrupts_by_task
 
 logger = logging.getLogger("handrail.runs")
+
+# A lost connection or an exhausted pool says nothing about the run: it is retried, not failed.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg_pool.PoolTimeout)
 
 # Exception classes whose message is safe to show a client; others become "An internal error occurred".
 _SHOWN = {
@@ -114,6 +119,13 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
         if stop.reason in ("lease_lost", "shutdown"):
             raise  # not ours to finish: another worker continues from the last checkpoint
         status = "interrupted"
+    except INFRASTRUCTURE_ERRORS:
+        # Not the agent's failure: leave the run `running` and stop heartbeating it. After RUN_LEASE_S
+        # the reaper hands it to a worker that continues from its last checkpoint (at most
+        # RUN_MAX_ATTEMPTS times), instead of failing a run whose state is intact.
+        stop.handled = True
+        logger.warning("run.infrastructure_failed", exc_info=True)
+        raise
     except TimeoutError:
         status = "timeout"
         error = {"error": "TimeoutError", "message": f"run exceeded {services.settings.background_run_timeout_s:g} s"}
