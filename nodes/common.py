@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langchain_core.messages import AnyMessage, HumanMessage
 
 from graph.state import AgentState
-from llm.usage import Usage, usage_of
+from llm.usage import Usage
 
 
 def turn_id(messages: list[AnyMessage]) -> str:
@@ -26,6 +27,6 @@ def step_call_id(state: AgentState) -> str:
     return "call_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 
-def add_usage(state: AgentState, message: AIMessage) -> dict[str, Any]:
-    used: Usage = usage_of(message)
-    return {"tokens": state["tokens"] + used.tokens, "cost_usd": state["cost_usd"] + used.cost_usd}
+def add_usage(counters: Mapping[str, Any], used: Usage) -> dict[str, Any]:
+    """The turn's token and cost counters after one more model call."""
+    return {"tokens": counters["tokens"] + used.tokens, "cost_usd": counters["cost_usd"] + used.cost_usd}

@@ -11,7 +11,7 @@ from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, Observation, PendingCall, StepStatus
 from llm.protocol import embed, last_user_text
 from llm.usage import Usage, usage_of
-from nodes.common import step_call_id
+from nodes.common import add_usage, step_call_id
 from tools.base import ToolEnv, ToolResult, call_key
 from tools.runner import run_tool
 
@@ -25,7 +25,7 @@ def make_execute(deps: AgentDeps) -> NodeFn:
         pending = state.get("pending")
         if pending is None:
             pending, used, refusal = await _resolve(deps, state)
-            counters = {"tokens": state["tokens"] + used.tokens, "cost_usd": state["cost_usd"] + used.cost_usd}
+            counters = add_usage(state, used)
             if refusal is not None:
                 return {**counters, **_record(state, refusal)}
             spec = deps.registry.get(pending["tool"])

@@ -13,6 +13,7 @@ from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, PlanStep
 from llm.protocol import embed
 from llm.usage import Usage, usage_of
+from nodes.common import add_usage
 from tools.registry import Registry
 
 PROMPT = """You plan the work of an agent that acts only through tools.
@@ -82,8 +83,7 @@ def make_plan(deps: AgentDeps) -> NodeFn:
             "decision": None,
             "plan_feedback": None,
             "stop_reason": f"no valid plan could be made ({error})" if error else None,
-            "tokens": turn["tokens"] + used.tokens,
-            "cost_usd": turn["cost_usd"] + used.cost_usd,
+            **add_usage(turn, used),
         }
 
     return plan

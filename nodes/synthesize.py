@@ -13,6 +13,7 @@ from graph.state import AgentState
 from llm.offline_rules import write_answer
 from llm.protocol import embed, last_user_text
 from llm.usage import usage_of
+from nodes.common import add_usage
 
 logger = logging.getLogger("handrail.nodes")
 
@@ -35,7 +36,7 @@ def make_synthesize(deps: AgentDeps) -> NodeFn:
             answer, used = f"{write_answer(data)}\n\n{note}", None
         update: dict[str, Any] = {"final_answer": answer, "messages": [AIMessage(content=answer)]}
         if used is not None:
-            update |= {"tokens": state["tokens"] + used.tokens, "cost_usd": state["cost_usd"] + used.cost_usd}
+            update |= add_usage(state, used)
         return update
 
     return synthesize

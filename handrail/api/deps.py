@@ -8,7 +8,6 @@ from fastapi import Depends, Header, Request
 
 from handrail.auth import Principal
 from handrail.services import Services
-from handrail.settings import Settings
 
 
 def get_services(request: Request) -> Services:
@@ -16,13 +15,6 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def get_settings_dep(services: ServicesDep) -> Settings:
-    return services.settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
 async def get_principal(

@@ -12,6 +12,7 @@ from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.paging import page
 from handrail.errors import Conflict
 from handrail.runs import repo
+from handrail.serialize import to_json
 from handrail.services import delete_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -185,7 +186,7 @@ async def update_state(
         services.pool,
         str(row["thread_id"]),
         "interrupted" if snapshot.next else "idle",
-        values=state.snapshot_json(snapshot, thread_id)["values"],
+        values=to_json(snapshot.values),
         interrupts=state.interrupts_by_task(snapshot),
         with_state=True,
     )

@@ -13,7 +13,6 @@ from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import NotFound
 
-TERMINAL = ("success", "error", "timeout", "interrupted")
 IN_FLIGHT = ("pending", "running")
 END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
 

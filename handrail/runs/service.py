@@ -213,18 +213,6 @@ async def refresh_thread_status(services: Services, thread_id: str) -> None:
     await threads.set_status(services.pool, thread_id, "interrupted" if snapshot.next else "idle")
 
 
-async def wait_for_end(services: Services, run_id: uuid.UUID) -> dict[str, Any] | None:
-    """Block until the run is final; its end marker (status and output), or None if it was deleted."""
-    async with services.bus.subscribe(f"run:{run_id}") as sub:
-        while True:
-            end = await repo.end_event(services.pool, run_id)
-            if end is not None:
-                return end
-            if await repo.load_run(services.pool, run_id) is None:
-                return None  # rolled back or deleted
-            await sub.wait(services.settings.worker_poll_s)
-
-
 async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[bytes]:
     """/wait and /join: newlines while waiting (keeps proxies from timing out), then one JSON document."""
     async with services.bus.subscribe(f"run:{run_id}") as sub:

@@ -6,8 +6,17 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from handrail.bus import PostgresBus, RedisBus
+from handrail.bus import Bus, PostgresBus, RedisBus, Subscription
 from tests.support.http import free_port
+
+
+async def nudge_until_heard(sender: Bus, sub: Subscription, topic: str) -> None:
+    """The listener subscribes asynchronously after start(): nudge until it hears one."""
+    for _ in range(50):
+        await sender.publish(topic)
+        if await sub.wait(0.1):
+            return
+    raise AssertionError("the nudge never crossed between the two buses")
 
 
 async def test_a_redis_outage_loses_the_nudge_not_the_run():
@@ -25,12 +34,7 @@ async def test_postgres_bus_carries_a_nudge_between_two_listeners(database_url, 
     topic = f"run:{uuid.uuid4()}"
     try:
         async with receiver.subscribe(topic) as sub:
-            for _ in range(50):  # LISTEN is set up asynchronously: nudge until it is heard
-                await sender.publish(topic)
-                if await sub.wait(0.1):
-                    break
-            else:
-                raise AssertionError("the nudge never crossed between the two buses")
+            await nudge_until_heard(sender, sub, topic)
     finally:
         await receiver.close()
 
@@ -42,12 +46,7 @@ async def test_redis_bus_carries_a_nudge_between_two_listeners():
     await receiver.start()
     try:
         async with receiver.subscribe("runs") as sub:
-            for _ in range(50):
-                await sender.publish("runs")
-                if await sub.wait(0.1):
-                    break
-            else:
-                raise AssertionError("the nudge never crossed between the two buses")
+            await nudge_until_heard(sender, sub, "runs")
     finally:
         await receiver.close()
         await client.aclose()
