@@ -30,7 +30,8 @@ async def send_approval(services: Services, row: dict[str, Any]) -> None:
             "UPDATE approvals SET notify_attempted_at = now() WHERE approval_id = %s", (row["approval_id"],)
         )
     payload = {"type": "approval.requested", "approval": approval_json(row)}
-    if await services.webhooks.deliver("approval", row["approval_id"], url, payload):
+    # The operator set APPROVAL_WEBHOOK_URL: it may point at an internal approver, unlike a caller's run webhook.
+    if await services.webhooks.deliver("approval", row["approval_id"], url, payload, allow_private=True):
         await mark_notified(services.pool, row["approval_id"])
 
 
@@ -65,5 +66,6 @@ async def send_run_webhook(services: Services, run_id: uuid.UUID) -> None:
     payload = {**repo.run_json(run), "values": values, "webhook_sent_at": time.time()}
     if run["error"] is not None:
         payload["error"] = run["error"]
-    if await services.webhooks.deliver("run", str(run_id), run["webhook"], payload):
+    allow_private = services.settings.webhook_allow_private
+    if await services.webhooks.deliver("run", str(run_id), run["webhook"], payload, allow_private=allow_private):
         await repo.mark_webhook(services.pool, run_id, sent=True)

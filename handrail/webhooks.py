@@ -1,4 +1,5 @@
-"""Outgoing webhooks: HMAC signing and verification, the SSRF guard on URLs, and retried, recorded delivery."""
+"""Outgoing webhooks: HMAC signing and verification, the SSRF guard on URLs (at request time on literals, at send
+time on every resolved address, with the connection pinned to the address checked), and retried, recorded delivery."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +25,12 @@ from handrail.errors import Unprocessable
 logger = logging.getLogger("handrail.webhooks")
 
 WebhookKind = Literal["approval", "run"]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> every address the host resolves to; injectable so tests can script DNS without a network.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SSRF_FIX = "use a publicly reachable host, or set WEBHOOK_ALLOW_PRIVATE=true on a trusted deployment"
 
 # Receivers see enough of a refusal to debug it; the row must not grow without bound.
 _BODY_EXCERPT = 200
@@ -58,8 +66,9 @@ def verify(
 def check_webhook_url(url: str, *, allow_private: bool) -> str:
     """Return `url` if it is an http(s) URL a server may call; raise Unprocessable saying why not.
 
-    Only literals are checked, never DNS: a lookup here would cost a round-trip per request and still not stop a
-    name that is re-pointed (DNS rebinding) before delivery, so names other than localhost pass.
+    Only literals and localhost names are refused here, without DNS: a lookup would cost a round-trip per request
+    and still not stop a name re-pointed (DNS rebinding) before delivery. The guarantee is `pin_target`, which
+    `WebhookSender.deliver` runs on every attempt.
     """
     try:
         parts = urlsplit(url)
@@ -78,18 +87,102 @@ def check_webhook_url(url: str, *, allow_private: bool) -> str:
     why = _private_reason(host)
     if why:
         raise Unprocessable(
-            f"webhook URL points at {why} host {host!r}, which the server refuses to call (SSRF guard); "
-            "use a publicly reachable host, or set WEBHOOK_ALLOW_PRIVATE=true on a trusted deployment"
+            f"webhook URL points at {why} host {host!r}, which the server refuses to call (SSRF guard); {_SSRF_FIX}"
         )
     return url
+
+
+class TargetRefused(Exception):
+    """The SSRF guard will not connect to a webhook target; `retry` says whether asking DNS again could help."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class PinnedTarget:
+    """Where one delivery goes: `url` has its host replaced by `address`, the address that was checked."""
+
+    url: httpx.URL
+    address: str
+    host: str  # the original host (ASCII): TLS SNI and certificate verification use it, not the address
+    host_header: str  # the original host[:port], so virtual hosting at the receiver still works
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to (A and AAAA), in the resolver's preference order, without blocking the loop."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+async def pin_target(url: str, *, resolve: Resolver = resolve_host) -> PinnedTarget:
+    """Resolve `url`'s host once, refuse it unless every address is public, and pin the request to the first.
+
+    Every address is checked, not only the one used: a name answering both a public and a private address would
+    otherwise reach the private one whenever the resolver's order changes. The request then names the checked
+    address itself, so nothing resolves the host again between this check and the connect (DNS rebinding).
+    Raises TargetRefused for any target it will not pin.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise TargetRefused(
+            f"webhook URL is not a valid URL ({exc}); send an absolute http(s) URL", retry=False
+        ) from exc
+    if parsed.scheme not in _DEFAULT_PORTS:
+        raise TargetRefused(f"webhook URL must use http or https, not {parsed.scheme or 'no scheme'!r}", retry=False)
+    host = parsed.raw_host.decode("ascii")
+    if not host:
+        raise TargetRefused("webhook URL has no host; send an absolute URL such as https://host/path", retry=False)
+    why = _private_reason(host.rstrip("."))
+    if why:
+        raise TargetRefused(f"webhook URL points at {why} host {host!r} (SSRF guard); {_SSRF_FIX}", retry=False)
+    try:
+        addresses = await resolve(host, parsed.port or _DEFAULT_PORTS[parsed.scheme])
+    except OSError as exc:  # socket.gaierror and friends: DNS may answer on the next attempt
+        raise TargetRefused(f"webhook host {host!r} did not resolve ({exc}); check the name", retry=True) from exc
+    if not addresses:
+        raise TargetRefused(f"webhook host {host!r} resolved to no address; check the name", retry=True)
+    for address in addresses:
+        why = _address_reason(address)
+        if why:
+            raise TargetRefused(
+                f"webhook host {host!r} resolves to {address}, {why} address, which the server refuses to call "
+                f"(SSRF guard); {_SSRF_FIX}",
+                retry=False,
+            )
+    try:
+        pinned_url = parsed.copy_with(host=addresses[0])
+    except httpx.InvalidURL as exc:  # e.g. a scoped IPv6 answer (fe80::1%eth0) that no URL can carry
+        raise TargetRefused(
+            f"webhook host {host!r} resolves to {addresses[0]}, which no URL can name", retry=False
+        ) from exc
+    return PinnedTarget(
+        url=pinned_url,
+        address=addresses[0],
+        host=host,
+        host_header=parsed.netloc.decode("ascii"),
+    )
 
 
 def _private_reason(host: str) -> str | None:
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         return "a loopback"
     ip = _ip_literal(host)
-    if ip is None:
-        return None
+    return None if ip is None else _ip_reason(ip)
+
+
+def _address_reason(address: str) -> str | None:
+    """Why a resolved address must not be called, or None if it is public."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "an unparseable"  # a resolver answer we cannot classify is not one we can call safely
+    return _ip_reason(ip)
+
+
+def _ip_reason(ip: IPAddress) -> str | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 reaches 127.0.0.1
     if ip.is_loopback:
@@ -103,7 +196,7 @@ def _private_reason(host: str) -> str | None:
     return None
 
 
-def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def _ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -147,6 +240,7 @@ class WebhookSender:
         max_attempts: int,
         backoff_s: float,
         timeout_s: float,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self._pool = pool
         self._http = http
@@ -154,9 +248,16 @@ class WebhookSender:
         self._max_attempts = max(1, max_attempts)
         self._backoff_s = backoff_s
         self._timeout_s = timeout_s
+        self._resolve = resolve
 
-    async def deliver(self, kind: WebhookKind, subject_id: str, url: str, payload: dict[str, Any]) -> bool:
-        """True iff the receiver answered 2xx. Never raises: a webhook must not fail the run or approval it reports."""
+    async def deliver(
+        self, kind: WebhookKind, subject_id: str, url: str, payload: dict[str, Any], *, allow_private: bool
+    ) -> bool:
+        """True iff the receiver answered 2xx. Never raises: a webhook must not fail the run or approval it reports.
+
+        Unless `allow_private` (an operator-set URL, or WEBHOOK_ALLOW_PRIVATE), each attempt resolves the host,
+        refuses it if any address is not public, and connects to the address it checked (see `pin_target`).
+        """
         log = {"kind": kind, "subject_id": subject_id, "url": _log_safe(url)}
         try:
             body = json.dumps(payload, default=str, separators=(",", ":")).encode()
@@ -168,7 +269,7 @@ class WebhookSender:
         log["delivery_id"] = delivery_id
         attempt = 0
         for attempt in range(1, self._max_attempts + 1):
-            outcome = await self._attempt(kind, url, body, delivery_id)
+            outcome = await self._attempt(kind, url, body, delivery_id, allow_private=allow_private)
             await self._record(kind, subject_id, url, attempt, outcome)
             if outcome.delivered:
                 logger.info("webhook.delivered", extra={**log, "attempt": attempt, "status_code": outcome.status_code})
@@ -191,7 +292,9 @@ class WebhookSender:
         logger.warning("webhook.failed", extra={**log, "attempts": attempt})
         return False
 
-    async def _attempt(self, kind: WebhookKind, url: str, body: bytes, delivery_id: str) -> _Outcome:
+    async def _attempt(
+        self, kind: WebhookKind, url: str, body: bytes, delivery_id: str, *, allow_private: bool
+    ) -> _Outcome:
         # A fresh timestamp per attempt: a retry after a long backoff must still pass the receiver's replay window.
         timestamp = str(int(time.time()))
         headers = {
@@ -202,8 +305,35 @@ class WebhookSender:
         }
         if self._secret:
             headers["X-Handrail-Signature"] = sign(self._secret, timestamp, body)
+        target: httpx.URL | str = url
+        extensions: dict[str, Any] = {}
+        if not allow_private:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    pinned = await pin_target(url, resolve=self._resolve)
+            except TargetRefused as exc:
+                logger.warning(
+                    "webhook.refused", extra={"url": _log_safe(url), "delivery_id": delivery_id, "error": str(exc)}
+                )
+                return _Outcome(None, f"refused: {exc}", delivered=False, retry=exc.retry)
+            except TimeoutError:
+                error = f"webhook host did not resolve within {self._timeout_s} s; check the name and the DNS server"
+                return _Outcome(None, error, delivered=False, retry=True)
+            except Exception as exc:  # a resolver bug: refuse (fail closed), and deliver must not raise
+                logger.exception("webhook.attempt_error", extra={"url": _log_safe(url), "delivery_id": delivery_id})
+                return _Outcome(None, f"refused: {_describe(exc)}", delivered=False, retry=False)
+            target = pinned.url
+            headers["Host"] = pinned.host_header
+            # The pool keys connections by address alone: a kept-alive TLS connection would carry a later request for
+            # another name at the same address without checking that name's certificate. One connection per request.
+            headers["Connection"] = "close"
+            extensions["sni_hostname"] = pinned.host
         try:
-            response = await self._http.post(url, content=body, headers=headers, timeout=self._timeout_s)
+            request = self._http.build_request(
+                "POST", target, content=body, headers=headers, timeout=self._timeout_s, extensions=extensions
+            )
+            # Never follow a redirect: its Location was not checked, and a 3xx is not a delivery anyway.
+            response = await self._http.send(request, follow_redirects=False)
         except httpx.TransportError as exc:  # refused, reset, timed out, DNS: the receiver may be back soon
             return _Outcome(None, _describe(exc), delivered=False, retry=True)
         except Exception as exc:  # a bad URL or a client bug: retrying cannot help, and deliver must not raise
