@@ -25,6 +25,7 @@ from graph.context import AgentDeps, Models, RunContext
 from handrail.db import make_pool
 from handrail.migrate import migrate
 from llm.offline import OfflineChatModel
+from tools.gate import InProcessApprovals
 from tools.registry import builtin_registry
 from tools.resources import ToolResources
 
@@ -63,7 +64,9 @@ async def in_process(dsn: str, runs: int) -> None:
     await pool.open(wait=True)
     await migrate(pool)
     model = OfflineChatModel()
-    deps = AgentDeps(Models(model, model, model), builtin_registry(), ToolResources(pool=pool), RunContext())
+    deps = AgentDeps(
+        Models(model, model, model), builtin_registry(), ToolResources(pool=pool), RunContext(), InProcessApprovals()
+    )
     graph = build_graph(deps, checkpointer=AsyncPostgresSaver(pool))
     for durability in ("sync", "exit"):
         for concurrency in (1, 8):

@@ -3,6 +3,10 @@
 Compiled without a checkpointer: the dev server brings its own (and refuses a graph that has one).
 Importing this module reads the environment and connects to nothing; the tools' database pool opens
 on first use. The Handrail service never imports this module.
+
+The dev server has no approval ledger, so here the reviewer's resume value is the decision
+(`InProcessApprovals`): a local, single-user tool. Only the Handrail service enforces decisions
+recorded through its API.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from graph.builder import build_graph
 from handrail.db import LazyPool
 from handrail.settings import Settings
 from handrail.wiring import build_deps
+from tools.gate import InProcessApprovals
 
 _settings = Settings()
-graph = build_graph(build_deps(_settings, LazyPool(_settings)))
+graph = build_graph(build_deps(_settings, LazyPool(_settings), approvals=InProcessApprovals()))

@@ -1,12 +1,16 @@
-"""Approval records: written when a run pauses before a sensitive tool, decided exactly once.
+"""Approval records: written when a run pauses before a sensitive tool, decided exactly once, and
+consumed by the one run that executes the decided call.
 
-A decision arrives either here (POST /approvals/{id}) or as `command.resume` on the runs API; both
-go through `decide`, whose conditional UPDATE lets only the first decision win.
+A decision arrives either as POST /approvals/{id} or as `command.resume` on the runs API; both go
+through `decide`, whose conditional UPDATE lets only the first decision win. The decision binds the
+call id and a digest of the tool and the approved (or edited) arguments; `PostgresApprovalGate` is
+what execute asks before such a tool runs, so nothing written into graph state can stand in for it.
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -16,12 +20,14 @@ from psycopg.types.json import Jsonb
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
+from tools.gate import GateCall, GateVerdict, call_digest
 
 logger = logging.getLogger("handrail.approvals")
 
 _COLUMNS = (
     "approval_id, thread_id, run_id, user_id, interrupt_id, tool, args, preview, risk, purpose, requested_by, "
-    "status, decision, decided_by, reason, resume_run_id, created_at, expires_at, decided_at, notified_at"
+    "status, decision, decided_by, reason, resume_run_id, created_at, expires_at, decided_at, notified_at, "
+    "call_id, decided_args, consumed_by_run, consumed_at"
 )
 _STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected"}
 
@@ -43,12 +49,17 @@ def approval_json(row: dict[str, Any]) -> dict[str, Any]:
             "decision",
             "decided_by",
             "reason",
+            "call_id",
+            "decided_args",
         )
     }
-    body |= {k: str(row[k]) if row[k] is not None else None for k in ("thread_id", "run_id", "resume_run_id")}
+    body |= {
+        k: str(row[k]) if row[k] is not None else None
+        for k in ("thread_id", "run_id", "resume_run_id", "consumed_by_run")
+    }
     body |= {
         k: row[k].isoformat() if row[k] is not None else None
-        for k in ("created_at", "expires_at", "decided_at", "notified_at")
+        for k in ("created_at", "expires_at", "decided_at", "notified_at", "consumed_at")
     }
     return body
 
@@ -77,8 +88,9 @@ async def record(
         return await (
             await conn.execute(
                 f"INSERT INTO approvals (approval_id, thread_id, run_id, user_id, interrupt_id, tool, args, preview, "
-                f"risk, purpose, requested_by, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                f"now() + make_interval(secs => %s)) ON CONFLICT (approval_id) DO NOTHING RETURNING {_COLUMNS}",
+                f"risk, purpose, requested_by, call_id, args_digest, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                f"%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s)) ON CONFLICT (approval_id) DO NOTHING "
+                f"RETURNING {_COLUMNS}",
                 (
                     payload["approval_id"],
                     thread_id,
@@ -91,6 +103,8 @@ async def record(
                     payload["risk"],
                     payload.get("purpose"),
                     user_id,
+                    payload["call_id"],
+                    call_digest(payload["tool"], payload["args"]),
                     ttl_s,
                 ),
             )
@@ -107,14 +121,30 @@ async def get(pool: Pool, principal: Principal, approval_id: str) -> dict[str, A
     return row
 
 
-async def pending_for_thread(conn: AsyncConnection[DictRow], thread_id: Any) -> dict[str, Any] | None:
+async def pending_for_thread(conn: AsyncConnection[DictRow], thread_id: Any) -> list[dict[str, Any]]:
+    """The thread's undecided approvals, locked until the caller's transaction ends."""
     return await (
         await conn.execute(
-            f"SELECT {_COLUMNS} FROM approvals WHERE thread_id = %s AND status = 'pending' ORDER BY created_at DESC "
-            f"LIMIT 1 FOR UPDATE",
+            f"SELECT {_COLUMNS} FROM approvals WHERE thread_id = %s AND status = 'pending' ORDER BY created_at "
+            f"FOR UPDATE",
             (thread_id,),
         )
+    ).fetchall()
+
+
+async def find(conn: AsyncConnection[DictRow], approval_id: str) -> dict[str, Any] | None:
+    return await (
+        await conn.execute(f"SELECT {_COLUMNS} FROM approvals WHERE approval_id = %s", (approval_id,))
     ).fetchone()
+
+
+def already_decided(row: dict[str, Any]) -> Conflict:
+    """The 409 for a second decision: who decided first, and when."""
+    when = row["decided_at"].isoformat() if row["decided_at"] else "an unknown time"
+    return Conflict(
+        f"approval {row['approval_id']} was already decided ({row['status']}) by {row['decided_by']} at {when}; "
+        "a decision applies once"
+    )
 
 
 async def search(
@@ -148,29 +178,43 @@ async def search(
 
 async def decide(
     conn: AsyncConnection[DictRow],
-    approval_id: str,
+    approval: dict[str, Any],
     review: dict[str, Any],
     *,
     decided_by: str,
     reason: str | None = None,
     expired: bool = False,
 ) -> dict[str, Any]:
-    """Record the decision if none was recorded yet; 409 otherwise. Runs inside the caller's transaction."""
+    """Record the decision if none was recorded yet; 409 otherwise. Runs inside the caller's transaction.
+
+    `review` is validated (nodes.review.parse_review against the recorded call). An approve or edit
+    binds the canonical arguments and their digest: the only call the gate will let run.
+    """
+    approval_id = approval["approval_id"]
     status = "expired" if expired else _STATUS_OF[review["decision"]]
+    runs = review["decision"] in ("approve", "edit")
     row = await (
         await conn.execute(
-            f"UPDATE approvals SET status = %s, decision = %s, decided_by = %s, reason = %s, decided_at = now() "
+            f"UPDATE approvals SET status = %s, decision = %s, decided_by = %s, reason = %s, decided_at = now(), "
+            f"decided_args = %s, decided_digest = CASE WHEN %s THEN %s END "
             f"WHERE approval_id = %s AND status = 'pending' RETURNING {_COLUMNS}",
-            (status, Jsonb(review), decided_by, reason, approval_id),
+            (
+                status,
+                Jsonb(review),
+                decided_by,
+                reason,
+                Jsonb(review["args"]) if runs else None,
+                runs,
+                call_digest(approval["tool"], review["args"]),
+                approval_id,
+            ),
         )
     ).fetchone()
     if row is None:
-        current = await (
-            await conn.execute("SELECT status FROM approvals WHERE approval_id = %s", (approval_id,))
-        ).fetchone()
+        current = await find(conn, approval_id)
         if current is None:
             raise NotFound(f"approval {approval_id} not found")
-        raise Conflict(f"approval {approval_id} was already decided ({current['status']}); a decision applies once")
+        raise already_decided(current)
     return row
 
 
@@ -207,3 +251,70 @@ async def expired(pool: Pool, limit: int = 50) -> list[dict[str, Any]]:
                 (limit,),
             )
         ).fetchall()
+
+
+class PostgresApprovalGate:
+    """The service's gate: a call that requires approval runs only when the approvals table holds an
+    approve or edit decision for this thread and call id whose digest equals the digest of the
+    arguments about to run. The decision is consumed by the first run that executes it; only that
+    run may use it again (a retry of the run after a crash, which the tool's idempotency key keeps
+    from acting twice)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def admit(self, call: GateCall) -> GateVerdict:
+        if call.thread_id is None or call.run_id is None or not _is_uuid(call.thread_id) or not _is_uuid(call.run_id):
+            return GateVerdict(False, f"{call.tool} requires approval, and only a service run can execute it")
+        digest = call_digest(call.tool, call.args)
+        thread_id, run_id = uuid.UUID(call.thread_id), uuid.UUID(call.run_id)
+        params = {"thread": thread_id, "call": call.call_id, "digest": digest, "run": run_id}
+        async with self._pool.connection() as conn:
+            row = await (await conn.execute(_CONSUME, params)).fetchone()
+            if row is not None:
+                return GateVerdict(True, approval_id=row["approval_id"], decided_by=row["decided_by"])
+            return GateVerdict(False, await self._why_not(conn, thread_id, call, digest))
+
+    @staticmethod
+    async def _why_not(conn: AsyncConnection[DictRow], thread_id: uuid.UUID, call: GateCall, digest: str) -> str:
+        """A refusal the model and the operator can read: what the ledger holds for this call, if anything."""
+        rows = await (
+            await conn.execute(
+                "SELECT approval_id, status, decided_digest, consumed_by_run FROM approvals "
+                "WHERE thread_id = %s AND call_id = %s ORDER BY created_at DESC",
+                (thread_id, call.call_id),
+            )
+        ).fetchall()
+        prefix = f"{call.tool} was not run:"
+        if not rows:
+            return f"{prefix} no reviewer decision is recorded for this call"
+        for row in rows:
+            if row["status"] in ("approved", "edited") and row["decided_digest"] != digest:
+                return f"{prefix} its arguments differ from those approved in {row['approval_id']}"
+            if row["status"] in ("approved", "edited"):
+                return f"{prefix} the decision {row['approval_id']} was already used by run {row['consumed_by_run']}"
+        return f"{prefix} approval {rows[0]['approval_id']} is {rows[0]['status']}, not approved"
+
+
+# One statement, so two runs racing for one decision cannot both take it: the row lock makes the
+# second re-check `consumed_by_run`, which by then names the first.
+_CONSUME = """
+UPDATE approvals SET consumed_by_run = %(run)s, consumed_at = coalesce(consumed_at, now())
+WHERE approval_id = (
+    SELECT approval_id FROM approvals
+    WHERE thread_id = %(thread)s AND call_id = %(call)s AND status IN ('approved', 'edited')
+      AND decided_digest = %(digest)s AND (consumed_by_run IS NULL OR consumed_by_run = %(run)s)
+    ORDER BY consumed_by_run IS NULL, decided_at
+    LIMIT 1
+    FOR UPDATE)
+  AND (consumed_by_run IS NULL OR consumed_by_run = %(run)s)
+RETURNING approval_id, decided_by
+"""
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -18,6 +18,7 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from graph.builder import GRAPH_ID, build_graph
 from graph.context import AgentDeps
+from handrail.approvals import PostgresApprovalGate
 from handrail.assistants import register_graphs
 from handrail.auth import KeyRing
 from handrail.bus import Bus, PostgresBus, RedisBus
@@ -104,7 +105,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         await store.start_ttl_sweeper()
         stack.push_async_callback(store.stop_ttl_sweeper)
-        deps = build_deps(settings, pool, registry=registry_from_settings(settings))
+        deps = build_deps(
+            settings, pool, registry=registry_from_settings(settings), approvals=PostgresApprovalGate(pool)
+        )
         graph = build_graph(deps, checkpointer=saver, store=store)
         await register_graphs(pool, [GRAPH_ID])
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_s))

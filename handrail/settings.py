@@ -72,6 +72,21 @@ class Settings(BaseSettings):
         default_factory=lambda: ["https://smith.langchain.com"], description="Browser origins allowed (Studio)."
     )
 
+    # --- request limits (checked before any work is done) -------------------------------
+    max_body_bytes: int = Field(1_048_576, ge=1, description="Largest request body, in bytes (413 beyond).")
+    max_json_depth: int = Field(
+        32, ge=1, description="Deepest nesting of arrays and objects in a JSON body (422 beyond)."
+    )
+    max_message_chars: int = Field(
+        32_000,
+        ge=1,
+        description="Most text characters in one message of a run's input, command.update or state update.",
+    )
+    max_input_messages: int = Field(
+        100, ge=1, description="Most messages in one request (run input plus command.update)."
+    )
+    max_batch_runs: int = Field(100, ge=1, description="Most runs in one POST /runs/batch.")
+
     # --- runs and workers ----------------------------------------------------------------
     workers: int = Field(4, ge=0, description="Runs executed at once by the API process (0: separate workers only).")
     worker_poll_s: float = Field(1.0, gt=0, description="Queue poll interval when no notification arrives.")
@@ -88,6 +103,7 @@ class Settings(BaseSettings):
 
     # --- approvals and webhooks ----------------------------------------------------------
     approval_ttl_s: float = Field(86400.0, gt=0, description="Pending approvals expire (as reject) after this.")
+    max_feedback_chars: int = Field(5000, ge=1, description="Longest reviewer feedback a decision may carry.")
     approval_webhook_url: str | None = Field(None, description="Where approval requests are POSTed.")
     webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key signing every webhook.")
     webhook_max_attempts: int = Field(5, ge=1, description="Delivery attempts per webhook.")

@@ -131,6 +131,59 @@ async def history(
     return states
 
 
+# `pending` is the agent's record of the call under review, and approve is the node that asks about it:
+# neither may be written or impersonated from outside, or a call could look reviewed when nobody was
+# asked. (The approval gate refuses such a call anyway; refusing the write says why, up front.)
+_REVIEW_KEYS = ("pending",)
+_REVIEW_NODES = ("approve", "execute")
+
+
+def refuse_review_bypass(*, values: Any = None, as_node: str | None = None, goto: Any = None) -> None:
+    """Raise Conflict for a state update or command that would change a pending call or skip the
+    node that asks a reviewer about it."""
+    written = _keys_written(values)
+    if touched := sorted(written & set(_REVIEW_KEYS)):
+        raise Conflict(
+            f"state key {touched[0]!r} holds the call awaiting review and cannot be written; "
+            "approve, edit or reject it through POST /approvals/{approval_id} or command.resume"
+        )
+    if as_node == "approve":
+        raise Conflict(
+            "updating state as node 'approve' would record a review nobody gave; "
+            "decide the approval through POST /approvals/{approval_id} or command.resume"
+        )
+    if jumped := sorted(_goto_targets(goto) & set(_REVIEW_NODES)):
+        raise Conflict(
+            f"command.goto to {jumped[0]!r} would run a step without asking its reviewer; "
+            "let the graph route, and decide approvals through POST /approvals/{approval_id}"
+        )
+
+
+def _keys_written(values: Any) -> set[str]:
+    """State keys an update writes: a dict, a list of dicts (supersteps), or a list of (key, value) pairs."""
+    if isinstance(values, dict):
+        return set(values)
+    if isinstance(values, list):
+        keys: set[str] = set()
+        for item in values:
+            if isinstance(item, dict):
+                keys |= _keys_written(item.get("values", item))
+            elif isinstance(item, list | tuple) and item and isinstance(item[0], str):
+                keys.add(item[0])
+        return keys
+    return set()
+
+
+def _goto_targets(goto: Any) -> set[str]:
+    if isinstance(goto, str):
+        return {goto}
+    if isinstance(goto, dict):
+        return {str(goto.get("node"))}
+    if isinstance(goto, list):
+        return set().union(*(_goto_targets(g) for g in goto)) if goto else set()
+    return set()
+
+
 async def update_state(
     graph: Any,
     thread_id: str,
@@ -143,6 +196,7 @@ async def update_state(
 ) -> dict[str, Any]:
     if busy:
         raise Conflict(f"thread {thread_id} has in-flight runs; wait for them or cancel them before editing state")
+    refuse_review_bypass(values=values, as_node=as_node)
     config = await graph.aupdate_state(config_for(thread_id, checkpoint, checkpoint_id), values, as_node=as_node)
     cp = checkpoint_of(config)
     return {"checkpoint": cp, "configurable": cp, "checkpoint_id": cp["checkpoint_id"] if cp else None}

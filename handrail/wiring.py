@@ -8,6 +8,7 @@ from graph.context import AgentDeps, Models, RunContext
 from handrail.errors import ConfigurationError
 from handrail.settings import Settings
 from llm.factory import make_chat_model
+from tools.gate import ApprovalGate, NoApprovalLedger
 from tools.registry import Registry, builtin_registry
 from tools.resources import ConnectionSource, SmtpConfig, ToolResources
 
@@ -56,11 +57,18 @@ def smtp_from_settings(settings: Settings) -> SmtpConfig | None:
 
 
 def build_deps(
-    settings: Settings, pool: ConnectionSource, *, models: Models | None = None, registry: Registry | None = None
+    settings: Settings,
+    pool: ConnectionSource,
+    *,
+    approvals: ApprovalGate | None = None,
+    models: Models | None = None,
+    registry: Registry | None = None,
 ) -> AgentDeps:
+    """`approvals` is the gate sensitive calls must pass; none given, they never run (fail closed)."""
     return AgentDeps(
         models=models or models_from_settings(settings),
         registry=registry or builtin_registry(),
         tool_resources=ToolResources(pool=pool, smtp=smtp_from_settings(settings)),
         defaults=default_context(settings),
+        approvals=approvals or NoApprovalLedger(),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -13,7 +14,10 @@ from llm.protocol import embed, last_user_text
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage, step_call_id
 from tools.base import ToolEnv, ToolResult, call_key
+from tools.gate import GateCall
 from tools.runner import run_tool
+
+logger = logging.getLogger("handrail.nodes")
 
 PROMPT = """You execute one step of a plan. Call the given tool exactly once, with the step's
 arguments, replacing every {{step:N}} with the relevant content of observation N. Use only facts
@@ -95,9 +99,26 @@ async def _run(
     assert spec is not None
     ctx = deps.context(runtime)
     check = deps.registry.check(spec.name, pending["args"])
-    assert check.args is not None, "pending calls are validated before they are stored"
+    if check.args is None:  # state is writable by clients: what it holds is validated again here
+        return _record(state, _observation(pending, ToolResult.failure(str(check.error)), "failed"))
+    pending = {**pending, "args": check.args.model_dump(mode="json")}
     info = runtime.execution_info if runtime is not None else None
     thread_id = info.thread_id if info is not None else None
+    review = pending["review"]
+    if spec.requires_approval:
+        verdict = await deps.approvals.admit(
+            GateCall(
+                thread_id=thread_id,
+                run_id=info.run_id if info is not None else None,
+                call_id=pending["call_id"],
+                tool=spec.name,
+                args=pending["args"],
+                reviewed=review["decision"] if review is not None else None,
+            )
+        )
+        if not verdict.admitted:
+            logger.warning("approval.gate_refused", extra={"tool": spec.name, "reason": verdict.reason})
+            return _record(state, _observation(pending, ToolResult.failure(str(verdict.reason)), "skipped"))
     env = ToolEnv(
         idempotency_key=f"{thread_id or 'local'}:{pending['call_id']}",
         user_id=ctx.user_id,
@@ -109,7 +130,6 @@ async def _run(
     runtime.stream_writer({"type": "tool_started", **progress})
     result = await run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s)
     runtime.stream_writer({"type": "tool_finished", **progress, "ok": result.ok, "error": result.error})
-    review = pending["review"]
     return _record(
         state,
         _observation(

@@ -12,7 +12,7 @@ import psycopg
 import psycopg_pool
 from langgraph.types import Command, Send
 
-from graph.context import RunContext
+from graph.context import LimitError, RunContext
 from handrail import approvals, notify, threads
 from handrail.logs import run_id_var, thread_id_var
 from handrail.runs import repo
@@ -57,10 +57,16 @@ def error_body(exc: BaseException) -> dict[str, str]:
 
 
 def run_context(services: Services, run: dict[str, Any]) -> RunContext:
-    """Limits from settings, narrowed by the run's `context`; the user always comes from auth."""
-    allowed = {f.name for f in dataclasses.fields(RunContext)} - {"user_id"}
-    overrides = {k: v for k, v in (run["kwargs"].get("context") or {}).items() if k in allowed}
-    return dataclasses.replace(services.deps.defaults, user_id=run["user_id"], **overrides)
+    """Limits from settings, narrowed by the run's `context`; the user always comes from auth.
+
+    The API refuses a context that would widen a limit (422); this is where the limit is enforced, so
+    a run queued before that check, or by a path that skipped it, runs at the ceiling instead."""
+    ceiling = dataclasses.replace(services.deps.defaults, user_id=run["user_id"])
+    try:
+        return ceiling.narrowed(run["kwargs"].get("context") or {})
+    except LimitError:
+        logger.warning("run.context_refused", extra={"context": run["kwargs"].get("context")})
+        return ceiling
 
 
 def run_config(run: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +89,8 @@ def run_config(run: dict[str, Any]) -> dict[str, Any]:
     }
     config: dict[str, Any] = {
         "configurable": configurable,
+        # The run id reaches nodes as runtime.execution_info.run_id: the approval gate binds a decision to it.
+        "run_id": run["run_id"],
         "metadata": metadata,
         "recursion_limit": requested.get("recursion_limit", 50),
     }
@@ -134,6 +142,9 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
         status, error = "error", error_body(exc)
     if error is not None:
         await repo.append_event(services.pool, run_id, "error", error)
+    # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
+    # flipped it) must not cancel the bookkeeping that wakes its readers.
+    stop.handled = True
     await finalize(services, run, status, error, worker_id=services.worker_id)
     if stop.reason == "rollback":
         await rollback(services, run)

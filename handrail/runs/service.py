@@ -10,14 +10,18 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from graph.context import LimitError
 from handrail import approvals, assistants, threads
 from handrail.auth import Principal
-from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound
+from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, Unprocessable
 from handrail.runs import repo
 from handrail.runs.schemas import RunCreate
 from handrail.services import Services
+from handrail.state import refuse_review_bypass
 from handrail.webhooks import check_webhook_url
 from nodes.review import InvalidReview, parse_review
+
+EXPIRY = "handrail:expiry"  # who decides an approval nobody decided in time
 
 HEARTBEAT_S = 5.0
 
@@ -28,9 +32,14 @@ async def create_run(
     thread_id: str | None,
     body: RunCreate,
     *,
+    approval_id: str | None = None,
     expiry_reason: str | None = None,
 ) -> dict[str, Any]:
-    """Queue a run (200 at once); the thread is created for stateless runs or `if_not_exists=create`."""
+    """Queue a run (200 at once); the thread is created for stateless runs or `if_not_exists=create`.
+
+    A resume decides one approval (`approval_id`, or the thread's pending one) in the same transaction
+    that queues the run, so a decision and the run that carries it out exist together or not at all.
+    """
     settings = services.settings
     try:
         assistant = await assistants.resolve(services.pool, principal, body.assistant_id, list(services.graphs))
@@ -40,6 +49,11 @@ async def create_run(
         check_webhook_url(body.webhook, allow_private=settings.webhook_allow_private)
     kwargs = body.normalised(settings.default_durability)
     command = kwargs["command"] or {}
+    refuse_review_bypass(values=command.get("update"), goto=command.get("goto"))
+    try:  # the deployment's limits are a ceiling: an assistant or a run may only narrow them
+        services.deps.defaults.narrowed({**assistant["context"], **kwargs["context"]})
+    except LimitError as exc:
+        raise Unprocessable(str(exc)) from exc
     temporary = False
     if thread_id is None:
         if "resume" in command:
@@ -76,7 +90,14 @@ async def create_run(
         approval = None
         if "resume" in command:
             approval = await _accept_resume(
-                conn, services, principal, thread, command["resume"], busy=bool(busy), expiry_reason=expiry_reason
+                conn,
+                services,
+                principal,
+                thread,
+                command["resume"],
+                busy=busy,
+                approval_id=approval_id,
+                expiry_reason=expiry_reason,
             )
         run = await repo.insert_run(
             conn,
@@ -136,43 +157,92 @@ async def _accept_resume(
     thread: dict[str, Any],
     value: Any,
     *,
-    busy: bool,
+    busy: list[dict[str, Any]],
+    approval_id: str | None,
     expiry_reason: str | None,
 ) -> dict[str, Any] | None:
-    """Refuse a resume with nothing to resume (400) or an invalid review (400); record an approval's
-    decision exactly once (409 for a second one)."""
-    if not busy and thread["status"] != "interrupted":
-        raise InvalidResume(
-            f"thread {thread['thread_id']} is {thread['status']}, not paused at an interrupt; "
-            "there is nothing to resume"
-        )
-    pending = await approvals.pending_for_thread(conn, thread["thread_id"])
-    if pending is None:
+    """Decide the approval this resume answers, exactly once; refuse a resume that answers nothing.
+
+    400: nothing is paused, or the value is not a valid review. 409: the approval was already decided,
+    or the thread is still running and has no approval waiting yet (a resume queued behind a run
+    would answer whatever that run asks next, which nobody has seen).
+    """
+    waiting = await approvals.pending_for_thread(conn, thread["thread_id"])
+    target: dict[str, Any] | None = None
+    if approval_id is not None:
+        target = next((r for r in waiting if r["approval_id"] == approval_id), None)
+        if target is None:
+            decided = await approvals.find(conn, approval_id)
+            raise approvals.already_decided(decided) if decided else NotFound(f"approval {approval_id} not found")
+    else:
+        if not busy and thread["status"] != "interrupted":
+            raise InvalidResume(
+                f"thread {thread['thread_id']} is {thread['status']}, not paused at an interrupt; "
+                "there is nothing to resume"
+            )
+        if isinstance(value, dict):  # the `{interrupt_id: value}` form
+            target = next((r for r in waiting if r["interrupt_id"] in value), None)
+            if target is not None:
+                value = value[target["interrupt_id"]]
+        if target is None and len(waiting) > 1:
+            raise InvalidResume(
+                f"thread {thread['thread_id']} has {len(waiting)} approvals waiting; answer one with "
+                "{interrupt_id: value} or POST /approvals/{approval_id}"
+            )
+        target = target or (waiting[0] if waiting else None)
+    if target is None:
+        await _refuse_resume_without_approval(conn, thread, busy)
         return None
-    if isinstance(value, dict) and pending["interrupt_id"] in value:
-        value = value[pending["interrupt_id"]]  # the `{interrupt_id: value}` form
-    call = {"tool": pending["tool"], "args": pending["args"]}
+    call = {"tool": target["tool"], "args": target["args"]}
     try:
-        review = parse_review(value, call, services.deps.registry)  # type: ignore[arg-type]
+        review = parse_review(
+            value,
+            call,  # type: ignore[arg-type]
+            services.deps.registry,
+            max_feedback_chars=services.settings.max_feedback_chars,
+        )
     except InvalidReview as exc:
-        raise InvalidResume(f"invalid resume for approval {pending['approval_id']}: {exc}") from exc
+        raise InvalidResume(f"invalid resume for approval {target['approval_id']}: {exc}") from exc
     return await approvals.decide(
         conn,
-        pending["approval_id"],
+        target,
         dict(review),
-        decided_by=principal.user_id,
+        decided_by=EXPIRY if expiry_reason is not None else principal.user_id,
         reason=expiry_reason,
         expired=expiry_reason is not None,
     )
 
 
+async def _refuse_resume_without_approval(
+    conn: AsyncConnection[Any], thread: dict[str, Any], busy: list[dict[str, Any]]
+) -> None:
+    """A resume with no approval waiting passes for an interrupt that asks nothing sensitive; it is a
+    409 when the thread is paused at an approval that was already decided, or is still running."""
+    if busy:
+        raise Conflict(
+            f"thread {thread['thread_id']} is busy with run {busy[0]['run_id']} and no approval is waiting; "
+            "wait until the run pauses, then answer the approval it asks for"
+        )
+    asked = [
+        i["value"]["approval_id"]
+        for pending in (thread.get("interrupts") or {}).values()
+        for i in pending
+        if isinstance(i, dict) and isinstance(i.get("value"), dict) and i["value"].get("type") == "approval_request"
+    ]
+    if asked:
+        decided = await approvals.find(conn, asked[0])
+        if decided is not None:
+            raise approvals.already_decided(decided)
+        raise Conflict(f"approval {asked[0]} is not recorded yet; retry in a moment")
+
+
 async def resume_approval(
     services: Services, principal: Principal, approval_id: str, value: dict[str, Any], *, expired: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """POST /approvals/{id}: the same effect as `command.resume` on the approval's thread."""
+    """POST /approvals/{id}: decide that approval and resume its thread, as `command.resume` would."""
     row = await approvals.get(services.pool, principal, approval_id)
     if row["status"] != "pending":
-        raise Conflict(f"approval {approval_id} was already decided ({row['status']}); a decision applies once")
+        raise approvals.already_decided(row)
     body = RunCreate(
         assistant_id=str(
             (await threads.get_thread(services.pool, principal, str(row["thread_id"])))["metadata"].get("assistant_id")
@@ -182,7 +252,12 @@ async def resume_approval(
         multitask_strategy="enqueue",
     )  # type: ignore[arg-type]
     run = await create_run(
-        services, principal, str(row["thread_id"]), body, expiry_reason=value.get("feedback") if expired else None
+        services,
+        principal,
+        str(row["thread_id"]),
+        body,
+        approval_id=approval_id,
+        expiry_reason=value.get("feedback") if expired else None,
     )
     return await approvals.get(services.pool, principal, approval_id), run
 

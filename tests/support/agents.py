@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from graph.builder import build_graph
 from graph.context import AgentDeps, Models, RunContext
 from llm.offline import OfflineChatModel
+from tools.gate import ApprovalGate, InProcessApprovals
 from tools.registry import Registry, builtin_registry
 from tools.resources import SmtpConfig, ToolResources
 
@@ -23,14 +24,17 @@ def make_deps(
     synthesizer: BaseChatModel | None = None,
     registry: Registry | None = None,
     smtp: SmtpConfig | None = None,
+    approvals: ApprovalGate | None = None,
     **limits: Any,
 ) -> AgentDeps:
+    """In-process, the test is the reviewer: its resume value is the decision unless a gate is given."""
     offline = OfflineChatModel()
     return AgentDeps(
         models=Models(planner=planner or offline, executor=executor or offline, synthesizer=synthesizer or offline),
         registry=registry or builtin_registry(),
         tool_resources=ToolResources(pool=pool, smtp=smtp) if pool is not None else None,
         defaults=RunContext(**limits),
+        approvals=approvals or InProcessApprovals(),
     )
 
 
