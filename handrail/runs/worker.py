@@ -91,12 +91,18 @@ class Worker:
         async with self._services.bus.subscribe("cancel") as cancels:
             while True:
                 await cancels.wait(settings.heartbeat_s)
+                # Judge only the runs this heartbeat asked about: a run claimed while the UPDATE was in
+                # flight is missing from its answer, and must not be taken for a lost lease.
+                asked = list(self._running)
                 try:
-                    alive = await repo.heartbeat(self._services.pool, self._services.worker_id, list(self._running))
+                    alive = await repo.heartbeat(self._services.pool, self._services.worker_id, asked)
                 except Exception:
                     logger.warning("worker.heartbeat_failed", exc_info=True)
                     continue
-                for run_id, (task, stop) in list(self._running.items()):
+                for run_id in asked:
+                    if run_id not in self._running:
+                        continue  # finished meanwhile
+                    task, stop = self._running[run_id]
                     if stop.handled:
                         continue  # it is finishing: a further cancel would interrupt its bookkeeping
                     if run_id not in alive:
