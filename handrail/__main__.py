@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import sys
 
 from handrail.logs import configure_logging
@@ -28,7 +29,14 @@ def _serve() -> None:
 
     settings = get_settings()
     uvicorn.run(
-        "server:create_app", factory=True, host=settings.host, port=settings.port, log_config=None, proxy_headers=False
+        "server:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        proxy_headers=False,
+        # Without a bound, one open stream (a join on a long run) would keep a SIGTERMed server alive.
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_s)),
     )
 
 

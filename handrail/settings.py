@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     run_lease_s: float = Field(15.0, gt=0, description="A run whose heartbeat is older is taken over.")
     run_max_attempts: int = Field(3, ge=1, description="Attempts before a run whose workers keep dying fails.")
     background_run_timeout_s: float = Field(3600.0, gt=0, description="Hard ceiling on one run; status `timeout`.")
+    shutdown_grace_s: float = Field(
+        10.0, gt=0, description="On SIGTERM: how long open requests, then in-flight runs, get to finish."
+    )
     stateless_thread_ttl_s: float = Field(
         60.0, ge=0, description="Stateless runs' threads are deleted this long after the run ends."
     )

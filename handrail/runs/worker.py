@@ -37,17 +37,26 @@ class Worker:
         logger.info("worker.started", extra={"worker_id": self._services.worker_id, "concurrency": self._concurrency})
 
     async def stop(self) -> None:
-        """Graceful: stop claiming, hand in-flight runs back to the queue (they resume from their checkpoint)."""
+        """Graceful: stop claiming, hand in-flight runs back to the queue (they resume from their checkpoint).
+
+        Bounded by SHUTDOWN_GRACE_S: a run that will not stop in time is left `running`, and the reaper
+        of any other worker takes it over when its lease lapses, so a stuck run never blocks a shutdown.
+        """
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         for _task, stop in self._running.values():
             stop.reason = "shutdown"
+        deadline = asyncio.get_running_loop().time() + self._services.settings.shutdown_grace_s
         while pending := [t for t, stop in self._running.values() if not t.done()]:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                logger.warning("worker.stop_timed_out", extra={"runs": [str(r) for r in self._running]})
+                return
             for task, stop in self._running.values():
                 if not stop.handled:
                     task.cancel()
-            await asyncio.wait(pending, timeout=self._services.settings.heartbeat_s)
+            await asyncio.wait(pending, timeout=min(left, self._services.settings.heartbeat_s))
 
     async def _claim_loop(self) -> None:
         settings = self._services.settings
