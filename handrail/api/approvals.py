@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from handrail import approvals
 from handrail.api.deps import PrincipalDep, ServicesDep
@@ -15,11 +15,14 @@ router = APIRouter(prefix="/approvals", tags=["approvals"])
 
 
 class Decision(BaseModel):
-    """A reviewer's answer. `edit` args are merged over the planned arguments and re-validated."""
+    """A reviewer's answer. `edit` args are merged over the planned arguments and re-validated.
+
+    Checked by the same code as `command.resume` (nodes.review.parse_review, MAX_FEEDBACK_CHARS
+    included), so both ways of deciding refuse the same answers."""
 
     decision: Literal["approve", "edit", "reject"]
     args: dict[str, Any] | None = None
-    feedback: str | None = Field(None, max_length=5000)
+    feedback: str | None = None
 
 
 @router.get("")

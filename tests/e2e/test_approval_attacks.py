@@ -319,8 +319,8 @@ async def test_oversized_feedback_is_refused_on_both_decision_paths_and_nothing_
         json={"assistant_id": "agent", "command": {"resume": {"decision": "reject", "feedback": feedback}}},
     )
 
-    assert via_approvals.status_code == 422 and "feedback" in via_approvals.json()["detail"]
-    assert via_resume.status_code == 400 and "MAX_FEEDBACK_CHARS" in via_resume.json()["detail"]
+    for refused in (via_approvals, via_resume):  # one validation path behind both
+        assert refused.status_code == 400 and "MAX_FEEDBACK_CHARS" in refused.json()["detail"]
     assert (await pending_approval(http, tid))["status"] == "pending"
 
 
