@@ -223,12 +223,8 @@ async def _refuse_resume_without_approval(
             f"thread {thread['thread_id']} is busy with run {busy[0]['run_id']} and no approval is waiting; "
             "wait until the run pauses, then answer the approval it asks for"
         )
-    asked = [
-        i["value"]["approval_id"]
-        for pending in (thread.get("interrupts") or {}).values()
-        for i in pending
-        if isinstance(i, dict) and isinstance(i.get("value"), dict) and i["value"].get("type") == "approval_request"
-    ]
+    paused_at = [i for task in (thread.get("interrupts") or {}).values() for i in task]
+    asked = [payload["approval_id"] for _, payload in approvals.approval_requests(paused_at)]
     if asked:
         decided = await approvals.find(conn, asked[0])
         if decided is not None:
