@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,4 +47,9 @@ class LocalToolCallingModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._respond(messages, kwargs.get("tools") or [])
+        # Off the event loop: `_respond` is CPU work. The offline rules are linear and read at most MAX_REQUEST_CHARS
+        # of a request, yet that is tens of milliseconds on an oversized one, and the data block is parsed whole. In a
+        # worker thread the loop keeps serving health checks, other runs and SIGTERM: the GIL comes back to it between
+        # the rules' steps, each a short C call. (That is also why the rules must stay linear: no thread helps while
+        # one long `re` match holds the GIL.) The hop costs tens of microseconds, nothing next to a checkpoint write.
+        return await asyncio.to_thread(self._respond, messages, kwargs.get("tools") or [])

@@ -7,13 +7,28 @@ import json
 import re
 from typing import Any
 
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# The rules read at most this much of a request. It is far above anything a person types and above the longest
+# argument a tool takes from a request (an email body of 20,000 characters, tools/email.py), so a normal request is
+# read whole; it only bounds the work on an oversized one, which the API refuses before it gets here anyway.
+MAX_REQUEST_CHARS = 50_000
+MAX_ADDRESS_CHARS = 254  # RFC 5321: a longer "address" is not one, so it is never planned as a recipient
+
+# Every pattern below runs on the user's text and is linear in it: where two unbounded quantifiers meet, they
+# cannot take the same characters, or the second takes whatever the first gives back (the final `.+` of TOPIC
+# and MESSAGE_BODY), so no start position rescans the text. An address is bounded as RFC 5321 bounds it (local
+# part <= 64, label <= 63) and matched possessively from the start of a run, so a run of "a" or "." costs a few
+# steps per character, not a rescan to the end from every position; a longer local part or label is no
+# address, rather than a truncated one.
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}+@[\w-]{1,63}+(?:\.[\w-]{1,63}+)++(?![\w-])")
 EXPLICIT_CALL = re.compile(r"\bcall\s+([A-Za-z_][\w]*)\s+with\s+(?=\{)")
 REFERENCE = re.compile(r"\{\{\s*step:(\d+)\s*\}\}")
-ARITHMETIC = re.compile(
-    r"(?:\d+(?:\.\d+)?\s*%\s*of\s*\d+(?:\.\d+)?)"  # "15% of 80"
-    r"|(?:[\d(][\d\s.+\-*/^()x×%]*[+\-*/^x×%][\d\s.+\-*/^()x×%]*[\d)%])"  # "(2+3)*4"
-)
+# "15% of 80". It starts only where a number starts, so a run of digits is walked once, not once per digit.
+PERCENT_OF = re.compile(r"(?<!\d)\d+(?:\.\d+)?\s*%\s*of\s*\d+(?:\.\d+)?")
+# `find_arithmetic` finds expressions such as "(2+3)*4" with these, one run of expression characters at a time:
+# from its first operand to its end (nothing follows the star, so it never gives characters back).
+OPERAND_RUN = re.compile(r"[\d(][\d\s.+\-*/^()x×%]*")
+OPERATOR = re.compile(r"[+\-*/^x×%]")
+LAST_OPERAND_END = re.compile(r".*[\d)%]", re.DOTALL)  # matched once per run: greedy to its end, then back
 ZONE = re.compile(r"\b([A-Z][a-z]+/[A-Za-z_]+)\b")
 CITIES = {
     "tokyo": "Asia/Tokyo",
@@ -35,16 +50,26 @@ TOPIC = re.compile(
     r"(?:summary of|summarize|summarise|about|regarding|explain|policy on|details of)\s+(?:the\s+|our\s+|your\s+)?(.+)",
     re.IGNORECASE,
 )
-QUESTION = re.compile(r"\?|^\s*(what|how|why|when|where|can|do|does|is|are|which)\b|\bpolicy\b", re.IGNORECASE)
+# `\s*+` keeps the leading spaces it takes: none of the words starts with one, and giving them back one at a time
+# cost ten word tests per space of a request made of spaces.
+QUESTION = re.compile(r"\?|^\s*+(what|how|why|when|where|can|do|does|is|are|which)\b|\bpolicy\b", re.IGNORECASE)
 TICKET = re.compile(r"\b(ticket|escalate|open a case|report (?:a|an|the) (?:problem|issue|bug))\b", re.IGNORECASE)
 EMAIL_VERB = re.compile(r"\b(e-?mail|mail|send|notify|write to|tell)\b", re.IGNORECASE)
 TIME = re.compile(r"\b(time|date|what day)\b", re.IGNORECASE)
+FILLER = re.compile(r"\b(please|email|e-mail|send|a|an|the|to|me|us)\b", re.IGNORECASE)
+MESSAGE_BODY = re.compile(r"(?:saying|that says|with the message|:)\s*(.+)", re.IGNORECASE | re.DOTALL)
+# Words that dangle at the end of a topic ("a summary of the refund policy to ..." once the address is cut out).
+TRAILING_LINKS = ("to", "and send", "and email", "for")
+_DECODER = json.JSONDecoder()
+# How far before the end of a cut-off window its error can be: a cut "-Infinity" fails at its "-".
+_JSON_LOOKAHEAD = 16
 
 
 def plan_steps(
     request: str, tools: set[str], observations: list[dict[str, Any]], feedback: str | None
 ) -> list[dict[str, Any]]:
     """Steps for `request` using only `tools`, leaving out work the observations show was tried."""
+    request = request[:MAX_REQUEST_CHARS]
     steps = _explicit_calls(request)
     if feedback:  # the validator refused a step: drop the steps naming tools that do not exist
         steps = [s for s in steps if s["tool"] in tools]
@@ -68,28 +93,49 @@ def _explicit_calls(request: str) -> list[dict[str, Any]]:
     """`call TOOL with {json}`: lets a user (or a test) ask for an exact call."""
     steps = []
     for match in EXPLICIT_CALL.finditer(request):
-        try:
-            args, _ = json.JSONDecoder().raw_decode(request, match.end())
-        except json.JSONDecodeError:
-            continue
-        steps.append({"tool": match.group(1), "args": args, "purpose": f"run {match.group(1)} as asked"})
+        args = _json_object_at(request, match.end())
+        if args is not None:
+            steps.append({"tool": match.group(1), "args": args, "purpose": f"run {match.group(1)} as asked"})
     return steps
+
+
+def _json_object_at(text: str, start: int) -> dict[str, Any] | None:
+    """The JSON object that starts at `text[start]`, or None when there is none.
+
+    Decoding starts on a small window of `text` and doubles it only while the error may come from the cut. The
+    whole text is never handed to the decoder: its error counts the lines before the error's position, so each
+    failed attempt cost O(len(text)) and `call x with {` repeated cost O(n^2). An object ends at its closing
+    brace, so a window that holds it decodes exactly as the whole text would.
+    """
+    size = 64
+    while True:
+        window = text[start : start + size]
+        try:
+            value, _ = _DECODER.raw_decode(window)
+            return dict(value)
+        except RecursionError:  # nested deeper than the decoder recurses: not arguments anyone wrote
+            return None
+        except json.JSONDecodeError as exc:
+            cut_off = exc.msg.startswith("Unterminated string") or exc.pos >= len(window) - _JSON_LOOKAHEAD
+            if not cut_off or start + size >= len(text):
+                return None
+        size *= 2
 
 
 def _intent_steps(request: str, tools: set[str]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
-    address = EMAIL.search(request)
+    address = find_address(request)
     wants_email = bool(address and EMAIL_VERB.search(request) and "send_email" in tools)
-    topic = _topic(request, address.group(0) if address else None)
+    topic = _topic(request, address)
     if "search_docs" in tools and topic:
         steps.append(
             {"tool": "search_docs", "args": {"query": topic}, "purpose": f"find what our documents say about {topic}"}
         )
-    if "calculator" in tools and (expr := ARITHMETIC.search(request)) and not wants_email:
+    if "calculator" in tools and (expr := find_arithmetic(request)) and not wants_email:
         steps.append(
             {
                 "tool": "calculator",
-                "args": {"expression": expr.group(0).strip()},
+                "args": {"expression": expr.strip()},
                 "purpose": "compute the arithmetic in the request",
             }
         )
@@ -114,8 +160,8 @@ def _intent_steps(request: str, tools: set[str]) -> list[dict[str, Any]]:
         steps.append(
             {
                 "tool": "send_email",
-                "purpose": f"email {address.group(0)} as asked",
-                "args": {"to": address.group(0), "subject": subject[:200], "body": body},
+                "purpose": f"email {address} as asked",
+                "args": {"to": address, "subject": subject[:200], "body": body},
             }
         )
     if not steps and "search_docs" in tools and (QUESTION.search(request) or not TICKET.search(request)):
@@ -129,6 +175,30 @@ def _intent_steps(request: str, tools: set[str]) -> list[dict[str, Any]]:
     return steps
 
 
+def find_address(text: str) -> str | None:
+    """The first e-mail address in `text`."""
+    return next((m.group(0) for m in EMAIL.finditer(text) if len(m.group(0)) <= MAX_ADDRESS_CHARS), None)
+
+
+def find_arithmetic(text: str) -> str | None:
+    """The first arithmetic in `text`: "15% of 80", or an operand, an operator and an operand ("(2+3)*4").
+
+    It finds what the pattern `[\\d(]E*OE*[\\d)%]` found (E an expression character, O an operator) without its
+    cost: the pattern tried every split of a long run of digits or spaces, O(n^2) to O(n^3). Within one run of
+    E characters it matched from the run's first digit or "(" to its last digit, ")" or "%", when an operator
+    lies between the two; so here each run is read a constant number of times.
+    """
+    percent = PERCENT_OF.search(text)
+    limit = percent.start() if percent else len(text)  # at the same position, "15% of 80" wins, as it did
+    position = 0
+    while (run := OPERAND_RUN.search(text, position)) and run.start() < limit:
+        end = LAST_OPERAND_END.match(text, run.start() + 1, run.end())
+        if end and OPERATOR.search(text, run.start() + 1, end.end() - 1):
+            return text[run.start() : end.end()]
+        position = run.end()
+    return percent.group(0) if percent else None
+
+
 def _topic(request: str, address: str | None) -> str | None:
     match = TOPIC.search(request)
     if not match:
@@ -136,13 +206,27 @@ def _topic(request: str, address: str | None) -> str | None:
     topic = match.group(1)
     if address:
         topic = topic.replace(address, " ")
-    topic = re.split(r"\s+(?:to|and send|and email|for)\s*$|[.?!]", topic.strip())[0]
-    return _clean(topic) or None
+    return _clean(_cut_topic(topic.strip())) or None
+
+
+def _cut_topic(topic: str) -> str:
+    """`topic` up to its first ".", "?" or "!", and without a link word dangling at its end.
+
+    A scan replacing `re.split(r"\\s+(?:to|...)\\s*$|[.?!]", topic)[0]`, which retried its `\\s+` from every
+    position of a long run of spaces (O(n^2)).
+    """
+    end = len(topic)
+    if sentence_end := re.search(r"[.?!]", topic):
+        end = sentence_end.start()
+    for word in TRAILING_LINKS:
+        if topic.endswith(word) and topic[: -len(word)][-1:].isspace():
+            end = min(end, len(topic[: -len(word)].rstrip()))
+    return topic[:end]
 
 
 def _clean(text: str) -> str:
     text = EMAIL.sub(" ", text)
-    text = re.sub(r"\b(please|email|e-mail|send|a|an|the|to|me|us)\b", " ", text, flags=re.IGNORECASE)
+    text = FILLER.sub(" ", text)
     return " ".join(text.split()).strip(" ,.:;?!")
 
 
@@ -163,7 +247,7 @@ def _priority(request: str) -> str:
 
 
 def _message_body(request: str) -> str:
-    match = re.search(r"(?:saying|that says|with the message|:)\s*(.+)", request, re.IGNORECASE | re.DOTALL)
+    match = MESSAGE_BODY.search(request)
     return (match.group(1) if match else request).strip()
 
 

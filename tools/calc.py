@@ -15,6 +15,7 @@ from tools.base import ToolEnv, ToolResult, tool
 
 MAX_EXPONENT = 1000
 MAX_MAGNITUDE = 10**100
+MAX_EXPRESSION_CHARS = 200  # what the model may pass; `evaluate` holds any caller to it too
 
 _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
@@ -26,16 +27,27 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Pow: operator.pow,
 }
 _UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def _round(*args: Any) -> Any:
+    # int.__round__ computes 10**-ndigits first, so round(5, -10**100) would never finish. An integer within
+    # MAX_MAGNITUDE (< 10**101) rounds to 0 at any precision below -101: there is nothing to compute.
+    if len(args) == 2 and all(type(a) is int for a in args) and args[1] < -101:
+        return 0
+    return round(*args)  # the built-in also words the errors for wrong arguments
+
+
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sqrt": math.sqrt,
     "abs": abs,
-    "round": round,
+    "round": _round,
     "min": min,
     "max": max,
 }
 _ALLOWED = "numbers, + - * / // % ** ( ) and the functions sqrt, abs, round, min, max"
 
-_NUMBER = r"(\d+(?:\.\d*)?|\.\d+)"
+# A number starts where a run of digits starts, so a long run is walked once, not once per digit (O(n^2)).
+_NUMBER = r"((?<!\d)\d+(?:\.\d*)?|\.\d+)"
 # "15% of 80" -> "15/100*80"; "20%" -> "20/100". A "%" followed by an operand stays modulo ("10 % 3").
 _PERCENT_OF = re.compile(_NUMBER + r"\s*%\s*of\b", re.IGNORECASE)
 _PERCENT = re.compile(_NUMBER + r"\s*%(?!\s*[\w.(])")
@@ -49,7 +61,7 @@ class CalcError(Exception):
 class CalculatorArgs(BaseModel):
     expression: str = Field(
         min_length=1,
-        max_length=200,
+        max_length=MAX_EXPRESSION_CHARS,
         description="Arithmetic to evaluate, e.g. '(2+3)*4', '2^10', 'sqrt(2)', '15% of 80', 'round(7/3,2)'.",
     )
 
@@ -105,6 +117,8 @@ def _eval(node: ast.AST) -> Any:
 
 def evaluate(expression: str) -> int | float:
     """Evaluate ``expression`` or raise ``CalcError`` with a message the model can act on."""
+    if len(expression) > MAX_EXPRESSION_CHARS:
+        raise CalcError(f"it has {len(expression)} characters; at most {MAX_EXPRESSION_CHARS} characters are accepted.")
     try:
         tree = ast.parse(normalize(expression).strip(), mode="eval")
     except SyntaxError:

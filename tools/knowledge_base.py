@@ -109,8 +109,10 @@ class KnowledgeBase:
 
     def search(self, query: str, k: int = 3) -> list[Passage]:
         """The ``k`` best passages for ``query``, best first; passages sharing no term are left out."""
-        # Repeating a word in a question should not double its weight, so query terms are a set.
-        query_terms = set(tokenize(query))
+        # Repeating a word in a question should not double its weight, so query terms are a set. Terms no passage
+        # holds are dropped once here, not once per passage: a long query then costs its length, not that times
+        # the number of passages. The order is kept, so each score sums the same floats in the same order.
+        query_terms = [t for t in set(tokenize(query)) if t in self._idf]
         scored = []
         for i, (terms, length) in enumerate(zip(self._terms, self._lengths, strict=True)):
             norm = K1 * (1 - B + B * length / self._avg_length)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tools.base import ToolEnv
-from tools.calc import CalculatorArgs, calculator
+from tools.calc import CalcError, CalculatorArgs, calculator, evaluate, normalize
 from tools.clock import GetTimeArgs, get_time
 from tools.docs import SearchDocsArgs, search_docs
 from tools.knowledge_base import KnowledgeBase, default_knowledge_base, tokenize
@@ -171,3 +171,69 @@ async def test_get_time_fails_cleanly_on_unknown_zone():
     assert not result.ok
     assert "Mars/Base" in result.error
     assert "Europe/Paris" in result.error and "America/New_York" in result.error
+
+
+# --- adversarial inputs: bounded work, a readable answer, promptly (the timeouts are liveness guards only) --------
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("9**" * 66 + "9", "exponent"),  # a 199-character tower
+        ("2^2^2^2^2^2^2^2", "exponent"),
+        ("(9**9)**(9**9)", "exponent"),
+        ("9.99**1000", "1e100"),
+        ("(" * 200, "could not parse"),
+        ("(" * 200 + "1" + ")" * 200, "at most 200 characters"),  # past the schema's limit, as a direct caller may be
+    ],
+)
+async def test_calculator_refuses_towers_and_deep_nesting_before_computing(expression: str, reason: str):
+    result = await calculator.fn(CalculatorArgs.model_construct(expression=expression), ENV)
+    assert not result.ok
+    assert reason in result.error
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.asyncio
+async def test_calculator_evaluates_200_characters_of_nested_parentheses():
+    expression = "(" * 99 + "12" + ")" * 99
+    assert len(expression) == 200
+    assert (await calc(expression)).data["result"] == 12
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.asyncio
+@pytest.mark.parametrize("expression", ["round(5, -10**100)", "round(5, -10**9)", "round(-7, -10**50)"])
+async def test_rounding_to_a_huge_negative_precision_is_zero_not_a_hang(expression: str):
+    result = await calc(expression)
+    assert result.ok, result.error
+    assert result.data["result"] == 0
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("text", ["1" * 200_000, "1 " * 100_000, "1." * 100_000, "1" + " " * 200_000 + "x"])
+def test_calculator_normalization_is_linear_on_long_runs(text: str):
+    assert isinstance(normalize(text), str)
+
+
+@pytest.mark.timeout(20)
+def test_evaluate_refuses_an_expression_longer_than_the_schema_allows():
+    with pytest.raises(CalcError, match="at most 200 characters"):
+        evaluate("1+" * 1_000_000 + "1")
+
+
+@pytest.mark.timeout(20)
+def test_two_megabyte_query_is_searched_promptly():
+    kb = default_knowledge_base()
+    many_words = " ".join(f"w{i}" for i in range(300_000))
+    assert kb.search("refund window " + "a" * 2_000_000)[0].source == "refunds.md"
+    assert kb.search("refund window " + many_words)[0].source == "refunds.md"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.asyncio
+async def test_search_docs_answers_a_maximal_query_promptly():
+    result = await search_docs.fn(SearchDocsArgs(query="refund " + "x" * 493), ENV)
+    assert result.ok and result.data["passages"][0]["source"] == "refunds.md"
