@@ -20,6 +20,25 @@ STREAM_MODES: dict[str, str] = {
     "checkpoints": "checkpoints",
 }
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
+MAX_AFTER_SECONDS = 365 * 24 * 3600  # a later start is a mistake, and Postgres intervals overflow long before 1e300
+
+
+def configurable_is_an_object(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """`config.configurable` is merged key by key with the assistant's: it must be an object (or absent)."""
+    if config is not None and config.get("configurable") is not None and not isinstance(config["configurable"], dict):
+        raise ValueError(f"config.configurable must be an object, got {type(config['configurable']).__name__}")
+    return config
+
+
+def checkpoint_ids_are_strings(value: Any) -> Any:
+    """A checkpoint reference (`{checkpoint_id, checkpoint_ns, ...}`, or a config holding one under `configurable`)
+    whose ids are strings: the checkpointer compares them with text columns."""
+    if isinstance(value, dict):
+        inner = value.get("configurable", value)
+        for key in ("checkpoint_id", "checkpoint_ns", "thread_id"):
+            if isinstance(inner, dict) and inner.get(key) is not None and not isinstance(inner[key], str):
+                raise ValueError(f"{key} must be a string, got {type(inner[key]).__name__}")
+    return value
 
 
 class RunCommand(BaseModel):
@@ -56,9 +75,14 @@ class RunCreate(BaseModel):
     stream_subgraphs: bool = False
     stream_resumable: bool = False
     feedback_keys: list[str] | None = None
-    after_seconds: float | None = Field(None, ge=0)
+    after_seconds: float | None = Field(
+        None, ge=0, le=MAX_AFTER_SECONDS, description="Delay before the run starts, in seconds (at most a year)."
+    )
     durability: Literal["sync", "async", "exit"] | None = None
     checkpoint_during: bool | None = None
+
+    _config = field_validator("config")(configurable_is_an_object)
+    _checkpoint = field_validator("checkpoint")(checkpoint_ids_are_strings)
 
     @field_validator("stream_mode")
     @classmethod
