@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from handrail import approvals
 from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.api.paging import LimitQuery, OffsetQuery
 from handrail.runs import repo, service
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
@@ -31,8 +32,8 @@ async def list_approvals(
     principal: PrincipalDep,
     status: Literal["pending", "approved", "edited", "rejected", "expired"] | None = None,
     thread_id: str | None = None,
-    limit: int = 50,
-    offset: int = 0,
+    limit: LimitQuery = 50,
+    offset: OffsetQuery = 0,
 ) -> list[dict[str, Any]]:
     rows = await approvals.search(
         services.pool, principal, status=status, thread_id=thread_id, limit=limit, offset=offset

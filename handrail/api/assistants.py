@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from handrail import assistants
 from handrail.api.deps import PrincipalDep, ServicesDep
-from handrail.api.paging import page
+from handrail.api.paging import Limit, Offset, page
+from handrail.runs.schemas import configurable_is_an_object
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -24,6 +25,8 @@ class AssistantCreate(BaseModel):
     name: str | None = None
     description: str | None = None
 
+    _config = field_validator("config")(configurable_is_an_object)
+
 
 class AssistantPatch(BaseModel):
     graph_id: str | None = None
@@ -33,13 +36,15 @@ class AssistantPatch(BaseModel):
     name: str | None = None
     description: str | None = None
 
+    _config = field_validator("config")(configurable_is_an_object)
+
 
 class AssistantSearch(BaseModel):
     metadata: dict[str, Any] | None = None
     graph_id: str | None = None
     name: str | None = None
-    limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: Limit = 10
+    offset: Offset = 0
     sort_by: str | None = None
     sort_order: str | None = None
     select: list[str] | None = None

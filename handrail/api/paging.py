@@ -1,10 +1,25 @@
-"""Search responses as the SDK reads them: pagination headers and `select`."""
+"""Search responses as the SDK reads them (pagination headers and `select`), and the bounds every `limit` and
+`offset` share, so that no page request reaches Postgres with a value it refuses (negative, beyond bigint)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Response
+from fastapi import Query, Response
+from pydantic import Field
+
+MAX_LIMIT = 1000
+MAX_OFFSET = 1_000_000_000  # far past any real page, far inside bigint (and int4)
+
+_LIMIT = f"Most items to return (1 to {MAX_LIMIT})."
+_OFFSET = f"Items to skip (0 to {MAX_OFFSET})."
+
+# For request bodies (pydantic models).
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description=_LIMIT)]
+Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET, description=_OFFSET)]
+# For query parameters.
+LimitQuery = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=_LIMIT)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=_OFFSET)]
 
 
 def page(

@@ -9,10 +9,16 @@ from pydantic import BaseModel, Field
 
 from handrail import memory
 from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.api.paging import Limit, Offset
 
 router = APIRouter(tags=["store"])
 
 SEARCH_MODE_HEADER = "X-Handrail-Search-Mode"
+MAX_NAMESPACE_DEPTH = 1000  # the store compares it with an int4 column
+# The store writes the TTL into an interval literal: below a second it is written in exponent notation, which
+# Postgres refuses; above ten years it means "never" in practice (and Postgres timestamps end in year 294276).
+MIN_TTL_MINUTES = 1 / 60
+MAX_TTL_MINUTES = 10 * 365 * 24 * 60
 
 _NAMESPACE = 'Labels of a hierarchical namespace, e.g. ["notes", "travel"]; labels are non-empty and contain no \'.\'.'
 
@@ -25,7 +31,12 @@ class PutItemRequest(BaseModel):
     index: Literal[False] | list[str] | None = Field(
         default=None, description="Fields to embed for semantic search, or false for none (no index is configured)."
     )
-    ttl: float | None = Field(default=None, description="Minutes until the item expires; null for never.")
+    ttl: float | None = Field(
+        default=None,
+        ge=MIN_TTL_MINUTES,
+        le=MAX_TTL_MINUTES,
+        description="Minutes until the item expires, from one second (1/60) to ten years; null for never.",
+    )
 
 
 class DeleteItemRequest(BaseModel):
@@ -39,8 +50,8 @@ class SearchItemsRequest(BaseModel):
         default=None,
         description='Top-level value fields to match: a value for equality, or {"$eq|$ne|$gt|$gte|$lt|$lte": v}.',
     )
-    limit: int = Field(default=10, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    limit: Limit = 10
+    offset: Offset = 0
     query: str | None = Field(
         default=None,
         description="Natural-language query. Without an embedding index (the default) it is ignored: results are "
@@ -52,9 +63,11 @@ class SearchItemsRequest(BaseModel):
 class ListNamespacesRequest(BaseModel):
     prefix: list[str] | None = Field(default=None, description="Namespaces starting with these labels ('*' = any).")
     suffix: list[str] | None = Field(default=None, description="Namespaces ending with these labels ('*' = any).")
-    max_depth: int | None = Field(default=None, ge=1, description="Cut namespaces to this many labels.")
-    limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    max_depth: int | None = Field(
+        default=None, ge=1, le=MAX_NAMESPACE_DEPTH, description="Cut namespaces to this many labels."
+    )
+    limit: Limit = 100
+    offset: Offset = 0
 
 
 class Item(BaseModel):
