@@ -11,7 +11,7 @@ from psycopg.types.json import Jsonb
 
 from handrail.auth import Principal
 from handrail.db import Pool
-from handrail.errors import Conflict, NotFound
+from handrail.errors import Conflict, NotFound, Unprocessable
 from handrail.sql import paged
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
@@ -48,7 +48,7 @@ async def create_thread(
     metadata: dict[str, Any] | None = None,
     if_exists: str = "raise",
 ) -> dict[str, Any]:
-    tid = uuid.UUID(thread_id) if thread_id else uuid.uuid4()
+    tid = parse_new_id(thread_id) if thread_id else uuid.uuid4()
     async with pool.connection() as conn:
         row = await insert_thread(conn, principal.user_id, tid, metadata or {})
     if row is not None:
@@ -195,6 +195,16 @@ async def copy_thread(pool: Pool, principal: Principal, thread_id: str) -> dict[
             )
     assert row is not None
     return row
+
+
+def parse_new_id(thread_id: str) -> uuid.UUID:
+    """The id a caller chose for a new thread: a UUID, or 422 naming the field."""
+    try:
+        return uuid.UUID(str(thread_id))
+    except ValueError as exc:
+        raise Unprocessable(
+            f"thread_id {thread_id!r} is not a UUID; send a UUID such as {uuid.uuid4()} or omit it"
+        ) from exc
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -10,8 +10,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from handrail.api.deps import PrincipalDep, ServicesDep
+from handrail.api.limits import check_messages
+from handrail.api.paging import LimitQuery, OffsetQuery
 from handrail.auth import Principal
-from handrail.errors import Conflict, InvalidRequest
+from handrail.errors import Conflict, InvalidRequest, Unprocessable
 from handrail.runs import repo, service
 from handrail.runs.schemas import RunCreate, require_modes_known
 from handrail.services import Services
@@ -24,6 +26,20 @@ def _locations(run: dict[str, Any], *, stateless: bool, suffix: str) -> dict[str
     base = f"/threads/{run['thread_id']}/runs/{run['run_id']}"
     content = f"/runs/{run['run_id']}" if stateless else base
     return {"Content-Location": content, "Location": f"{base}{suffix}"}
+
+
+def _check_limits(services: Services, *bodies: RunCreate) -> None:
+    """Message size and count, before anything is read or written."""
+    settings = services.settings
+    check_messages(
+        [
+            (where, payload)
+            for body in bodies
+            for where, payload in (("input", body.input), ("command.update", body.command and body.command.update))
+        ],
+        max_message_chars=settings.max_message_chars,
+        max_input_messages=settings.max_input_messages,
+    )
 
 
 def _stream_response(
@@ -48,6 +64,7 @@ async def create_run(
     thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
     """Queue a run in the background; it is returned at once as `pending`."""
+    _check_limits(services, body)
     run = await service.create_run(services, principal, thread_id, body)
     response.headers.update(_locations(run, stateless=False, suffix=""))
     response.headers["Location"] = f"/threads/{thread_id}/runs/{run['run_id']}"
@@ -56,12 +73,14 @@ async def create_run(
 
 @router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse)
 async def stream_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    _check_limits(services, body)
     run = await service.create_run(services, principal, thread_id, body)
     return _stream_response(services, principal, run, body, stateless=False)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    _check_limits(services, body)
     run = await service.create_run(services, principal, thread_id, body)
     return _wait_response(services, run, stateless=False)
 
@@ -70,6 +89,7 @@ async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, princ
 async def create_stateless_run(
     body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
+    _check_limits(services, body)
     run = await service.create_run(services, principal, None, body)
     response.headers["Content-Location"] = f"/runs/{run['run_id']}"
     return repo.run_json(run)
@@ -77,18 +97,27 @@ async def create_stateless_run(
 
 @router.post("/runs/stream", response_class=StreamingResponse)
 async def stream_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    _check_limits(services, body)
     run = await service.create_run(services, principal, None, body)
     return _stream_response(services, principal, run, body, stateless=True)
 
 
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
+    _check_limits(services, body)
     run = await service.create_run(services, principal, None, body)
     return _wait_response(services, run, stateless=False)
 
 
 @router.post("/runs/batch")
 async def create_batch(body: list[RunCreate], services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+    """Queue several stateless runs. The whole batch is checked before the first run is queued."""
+    if len(body) > services.settings.max_batch_runs:
+        raise Unprocessable(
+            f"a batch of {len(body)} runs; the limit is {services.settings.max_batch_runs} runs "
+            "(setting MAX_BATCH_RUNS); send several batches"
+        )
+    _check_limits(services, *body)
     return [repo.run_json(await service.create_run(services, principal, None, item)) for item in body]
 
 
@@ -97,8 +126,8 @@ async def list_runs(
     thread_id: str,
     services: ServicesDep,
     principal: PrincipalDep,
-    limit: int = 10,
-    offset: int = 0,
+    limit: LimitQuery = 10,
+    offset: OffsetQuery = 0,
     status: str | None = None,
 ) -> list[dict[str, Any]]:
     from handrail import threads

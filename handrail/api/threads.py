@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Response
-from pydantic import BaseModel, Field
+from langgraph.errors import InvalidUpdateError
+from pydantic import BaseModel, Field, field_validator
 
 from handrail import state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
-from handrail.api.paging import page
-from handrail.errors import Conflict
+from handrail.api.limits import check_messages
+from handrail.api.paging import Limit, LimitQuery, Offset, page
+from handrail.errors import Conflict, Unprocessable
 from handrail.runs import repo
+from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
 from handrail.services import delete_thread
 
@@ -19,7 +23,7 @@ router = APIRouter(prefix="/threads", tags=["threads"])
 
 
 class ThreadCreate(BaseModel):
-    thread_id: str | None = None
+    thread_id: uuid.UUID | None = Field(None, description="The new thread's id (a UUID); omitted: one is made.")
     metadata: dict[str, Any] = Field(default_factory=dict)
     if_exists: Literal["raise", "do_nothing"] = "raise"
     ttl: Any = None
@@ -36,8 +40,8 @@ class ThreadSearch(BaseModel):
     metadata: dict[str, Any] | None = None
     values: dict[str, Any] | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
-    limit: int = Field(10, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    limit: Limit = 10
+    offset: Offset = 0
     sort_by: str = "created_at"
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[str] | None = None
@@ -49,18 +53,24 @@ class StateUpdate(BaseModel):
     checkpoint: dict[str, Any] | None = None
     checkpoint_id: str | None = None
 
+    _checkpoint = field_validator("checkpoint")(checkpoint_ids_are_strings)
+
 
 class StateAtCheckpoint(BaseModel):
     checkpoint: dict[str, Any]
     subgraphs: bool = False
 
+    _checkpoint = field_validator("checkpoint")(checkpoint_ids_are_strings)
+
 
 class HistoryQuery(BaseModel):
-    limit: int = Field(10, ge=1, le=1000)
+    limit: Limit = 10
     before: str | dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     checkpoint: dict[str, Any] | None = None
     select: list[str] | None = None
+
+    _checkpoints = field_validator("before", "checkpoint")(checkpoint_ids_are_strings)
 
 
 @router.post("")
@@ -71,7 +81,11 @@ async def create_thread(
     if body.supersteps:
         raise Conflict("supersteps on thread creation are not supported; create the thread, then POST its state")
     row = await threads.create_thread(
-        services.pool, principal, thread_id=body.thread_id, metadata=body.metadata, if_exists=body.if_exists
+        services.pool,
+        principal,
+        thread_id=str(body.thread_id) if body.thread_id else None,
+        metadata=body.metadata,
+        if_exists=body.if_exists,
     )
     return threads.thread_json(row)
 
@@ -169,18 +183,31 @@ async def get_state_by_id(
 async def update_state(
     thread_id: str, body: StateUpdate, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
+    limits = services.settings
+    check_messages(
+        [("values", body.values)],
+        max_message_chars=limits.max_message_chars,
+        max_input_messages=limits.max_input_messages,
+    )
     row = await threads.get_thread(services.pool, principal, thread_id)
     async with services.pool.connection() as conn:
         busy = bool(await repo.in_flight(conn, row["thread_id"]))
-    result = await state.update_state(
-        services.graph,
-        str(row["thread_id"]),
-        values=body.values,
-        as_node=body.as_node,
-        checkpoint=body.checkpoint,
-        checkpoint_id=body.checkpoint_id,
-        busy=busy,
-    )
+    try:
+        result = await state.update_state(
+            services.graph,
+            str(row["thread_id"]),
+            values=body.values,
+            as_node=body.as_node,
+            checkpoint=body.checkpoint,
+            checkpoint_id=body.checkpoint_id,
+            busy=busy,
+        )
+    except (InvalidUpdateError, ValueError, TypeError, NotImplementedError) as exc:
+        # The graph refused the values (wrong shape, a message it cannot read) or as_node (no such node).
+        raise Unprocessable(
+            f"the graph cannot apply this update: {_first_line(exc)}; send values shaped like the state "
+            "(GET /assistants/{id}/schemas) and as_node naming one of its nodes"
+        ) from exc
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(row["thread_id"])}})
     await threads.set_status(
         services.pool,
@@ -211,9 +238,14 @@ async def post_history(
 
 @router.get("/{thread_id}/history")
 async def get_history(
-    thread_id: str, services: ServicesDep, principal: PrincipalDep, limit: int = 10, before: str | None = None
+    thread_id: str, services: ServicesDep, principal: PrincipalDep, limit: LimitQuery = 10, before: str | None = None
 ) -> list[dict[str, Any]]:
     row = await threads.get_thread(services.pool, principal, thread_id)
     return await state.history(
         services.graph, str(row["thread_id"]), limit=limit, before=before, metadata=None, checkpoint=None
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
