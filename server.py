@@ -9,21 +9,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
+import redis.exceptions
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handrail import __version__
 from handrail.api import approvals, assistants, meta, runs, store, threads
-from handrail.errors import HandrailError, RateLimited
+from handrail.api.limits import RequestLimits
+from handrail.errors import HandrailError, InfrastructureError, RateLimited
 from handrail.logs import configure_logging
 from handrail.runs.worker import Worker
 from handrail.services import open_services
 from handrail.settings import Settings, get_settings
 
 logger = logging.getLogger("handrail.server")
+
+RETRY_AFTER_S = 5  # what a 503 asks clients to wait: long enough for a pool or a failover to recover
+# A dependency outage is the infrastructure's fault, not a bug: 503 naming the dependency, never a 500.
+DEPENDENCY_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (psycopg.OperationalError, "Postgres"),  # includes psycopg_pool.PoolTimeout and PoolClosed
+    (redis.exceptions.ConnectionError, "Redis"),
+    (redis.exceptions.TimeoutError, "Redis"),
+)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,9 +68,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     for module in (meta, assistants, threads, runs, store, approvals):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     _install_error_handlers(app)
+    _document_error_bodies(app)
+    # Outermost last: CORS, then ErrorResponses (so even a 500 carries CORS headers), then the request limits,
+    # which answer before any route, dependency or database is touched.
     app.middleware("http")(_json_labelled_text)
+    app.add_middleware(RequestLimits, max_body_bytes=resolved.max_body_bytes, max_json_depth=resolved.max_json_depth)
+    app.add_middleware(ErrorResponses)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=resolved.cors_origins,
@@ -80,10 +98,112 @@ async def _json_labelled_text(request: Request, call_next: Callable[[Request], A
     return response
 
 
+class ErrorResponses:
+    """Answers what no exception handler did: a dependency outage with 503 and Retry-After, anything else with a
+    JSON 500 and an incident id in the log. FastAPI's `Exception` handler runs in Starlette's
+    ServerErrorMiddleware, which re-raises afterwards, so the server drops the client's keep-alive connection;
+    answering here, inside it, keeps the connection usable. An error after the response started cannot be
+    answered any more and is left to the server (which logs it and closes the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await error_response(exc, scope["path"])(scope, receive, send)
+
+
+def error_response(exc: Exception, path: str) -> JSONResponse:
+    dependency = _unavailable_dependency(exc)
+    if dependency is not None:
+        logger.warning(
+            "request.dependency_unavailable",
+            extra={"dependency": dependency, "error": type(exc).__name__, "path": path},
+            exc_info=exc,
+        )
+        return JSONResponse(
+            {"detail": f"{dependency} is unavailable ({type(exc).__name__}); retry in {RETRY_AFTER_S} s"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    incident = uuid.uuid4().hex[:12]
+    logger.error("request.failed", extra={"incident": incident, "path": path}, exc_info=exc)
+    return JSONResponse(
+        {"detail": f"internal error {incident}: {type(exc).__name__}; the server log has the details"},
+        status_code=500,
+    )
+
+
+def _unavailable_dependency(exc: BaseException) -> str | None:
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _unavailable_dependency(inner)) is not None:
+                return found
+        return None
+    return next((name for kind, name in DEPENDENCY_ERRORS if isinstance(exc, kind)), None)
+
+
+class ErrorBody(BaseModel):
+    """Every error Handrail answers (FastAPI's invalid-request 422 adds `errors`, see HTTPValidationError)."""
+
+    detail: str = Field(description="What was wrong and what to do about it.")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A value the schema cannot check, e.g. an invalid resume."},
+    401: {"model": ErrorBody, "description": "Missing or unknown API key."},
+    404: {"model": ErrorBody, "description": "Unknown id, or another user's."},
+    409: {"model": ErrorBody, "description": "Busy thread, decided approval, existing id."},
+    413: {"model": ErrorBody, "description": "Body larger than MAX_BODY_BYTES."},
+    503: {"model": ErrorBody, "description": "A dependency (Postgres, Redis) is unavailable; retry after Retry-After."},
+}
+
+
+def _document_error_bodies(app: FastAPI) -> None:
+    """FastAPI documents 422 as `{"detail": [errors]}`; Handrail answers `{"detail": "...", "errors": [...]}` (the
+    SDK shows only a string detail). Make the OpenAPI document say what the server sends."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"] = {
+                "title": "HTTPValidationError",
+                "type": "object",
+                "required": ["detail"],
+                "properties": {
+                    "detail": {"type": "string", "title": "Detail", "description": "What was wrong and what to do."},
+                    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                },
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HandrailError)
     async def handrail_error(request: Request, exc: HandrailError) -> JSONResponse:
-        headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if isinstance(exc, RateLimited) else None
+        headers = None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        elif isinstance(exc, InfrastructureError):
+            headers = {"Retry-After": str(RETRY_AFTER_S)}
         return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -103,12 +223,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        incident = uuid.uuid4().hex[:12]
-        logger.exception("request.failed", extra={"incident": incident, "path": request.url.path})
-        return JSONResponse(
-            {"detail": f"internal error {incident}: {type(exc).__name__}; the server log has the details"},
-            status_code=500,
-        )
+        # Only errors raised outside ErrorResponses (in CORS) get here; the server then closes the connection.
+        return error_response(exc, request.url.path)
 
 
 def _describe(error: dict[str, Any]) -> str:
