@@ -15,9 +15,9 @@ router = APIRouter(tags=["store"])
 
 SEARCH_MODE_HEADER = "X-Handrail-Search-Mode"
 MAX_NAMESPACE_DEPTH = 1000  # the store compares it with an int4 column
-# The store writes the TTL into an interval literal: below a second it is written in exponent notation, which
-# Postgres refuses; above ten years it means "never" in practice (and Postgres timestamps end in year 294276).
-MIN_TTL_MINUTES = 1 / 60
+# The store writes the TTL into an interval literal in seconds: below 10^-4 s Python writes it in exponent
+# notation, which Postgres refuses; above ten years it means "never" in practice (timestamps end in year 294276).
+MIN_TTL_MINUTES = 0.001
 MAX_TTL_MINUTES = 10 * 365 * 24 * 60
 
 _NAMESPACE = 'Labels of a hierarchical namespace, e.g. ["notes", "travel"]; labels are non-empty and contain no \'.\'.'
@@ -35,7 +35,7 @@ class PutItemRequest(BaseModel):
         default=None,
         ge=MIN_TTL_MINUTES,
         le=MAX_TTL_MINUTES,
-        description="Minutes until the item expires, from one second (1/60) to ten years; null for never.",
+        description="Minutes until the item expires, from 0.001 (60 ms) to ten years; null for never.",
     )
 
 
