@@ -11,6 +11,7 @@ from handrail import assistants
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.paging import Limit, Offset, page
 from handrail.runs.schemas import configurable_is_an_object
+from handrail.runs.service import check_limits
 
 router = APIRouter(prefix="/assistants", tags=["assistants"])
 
@@ -52,6 +53,7 @@ class AssistantSearch(BaseModel):
 
 @router.post("")
 async def create_assistant(body: AssistantCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    check_limits(services, body.context)
     row = await assistants.create(
         services.pool,
         principal,
@@ -112,6 +114,7 @@ async def get_assistant(assistant_id: str, services: ServicesDep, principal: Pri
 async def patch_assistant(
     assistant_id: str, body: AssistantPatch, services: ServicesDep, principal: PrincipalDep
 ) -> dict[str, Any]:
+    check_limits(services, body.context)
     row = await assistants.update(services.pool, principal, assistant_id, body.model_dump())
     return assistants.assistant_json(row)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -50,10 +50,7 @@ async def create_run(
     kwargs = body.normalised(settings.default_durability)
     command = kwargs["command"] or {}
     refuse_review_bypass(values=command.get("update"), goto=command.get("goto"))
-    try:  # the deployment's limits are a ceiling: an assistant or a run may only narrow them
-        services.deps.defaults.narrowed({**assistant["context"], **kwargs["context"]})
-    except LimitError as exc:
-        raise Unprocessable(str(exc)) from exc
+    check_limits(services, {**assistant["context"], **kwargs["context"]})
     temporary = False
     if thread_id is None:
         if "resume" in command:
@@ -121,6 +118,15 @@ async def create_run(
         await services.bus.publish("cancel")
     await services.bus.publish("runs")
     return run
+
+
+def check_limits(services: Services, context: Mapping[str, Any] | None) -> None:
+    """422 for a run's or an assistant's context that would raise a limit: the deployment's settings
+    are a ceiling that context may only narrow."""
+    try:
+        services.deps.defaults.narrowed(context or {})
+    except LimitError as exc:
+        raise Unprocessable(str(exc)) from exc
 
 
 def _merge_config(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -344,16 +344,13 @@ async def test_a_run_cannot_raise_the_step_limit(alice, http):
 
 
 async def test_an_assistant_cannot_raise_the_step_limit_either(alice, http):
-    created = await http.post("/assistants", json={"graph_id": "agent", "context": {"max_steps": 1_000_000}})
-    if created.status_code == 200:  # were it stored, using it must still be refused
-        tid = (await alice.threads.create())["thread_id"]
-        used = await http.post(
-            f"/threads/{tid}/runs/wait",
-            json={"assistant_id": created.json()["assistant_id"], "input": user(CALCULATIONS)},
-        )
-        assert used.status_code == 422 and "MAX_STEPS" in used.json()["detail"]
-    else:
-        assert created.status_code == 422 and "MAX_STEPS" in created.json()["detail"]
+    wider = {"context": {"max_steps": 1_000_000}}
+    created = await http.post("/assistants", json={"graph_id": "agent", **wider})
+    narrow = (await http.post("/assistants", json={"graph_id": "agent", "context": {"max_steps": 2}})).json()
+    patched = await http.patch(f"/assistants/{narrow['assistant_id']}", json=wider)
+
+    for refused in (created, patched):
+        assert refused.status_code == 422 and "ceiling of 8 (MAX_STEPS)" in refused.json()["detail"]
 
 
 async def test_a_run_may_narrow_the_step_limit(alice):
