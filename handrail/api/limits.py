@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from langchain_core.messages import convert_to_messages
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handrail.errors import Unprocessable
@@ -95,21 +96,33 @@ def check_messages(payloads: Iterable[tuple[str, Any]], *, max_message_chars: in
     """422 when one message's text is longer than `max_message_chars`, or all payloads together carry more than
     `max_input_messages` messages. Payloads are `(where, value)`: a run's `input`, its `command.update`, or a
     state update's `values`, each a dict with `messages` (or a list of them, or of `(channel, value)` pairs)."""
-    count = 0
-    for where, payload in payloads:
-        for path, message in _messages(where, payload):
-            count += 1
-            chars = _text_chars(message)
-            if chars > max_message_chars:
-                raise Unprocessable(
-                    f"{path} has {chars} characters of text; the limit is {max_message_chars} "
-                    "(setting MAX_MESSAGE_CHARS); shorten it or split it over several messages"
-                )
-    if count > max_input_messages:
+    found = [m for where, payload in payloads for m in _messages(where, payload)]
+    if len(found) > max_input_messages:
         raise Unprocessable(
-            f"the request carries {count} messages; the limit is {max_input_messages} (setting MAX_INPUT_MESSAGES); "
-            "send fewer, the thread keeps the earlier ones"
+            f"the request carries {len(found)} messages; the limit is {max_input_messages} "
+            "(setting MAX_INPUT_MESSAGES); send fewer, the thread keeps the earlier ones"
         )
+    for path, message in found:
+        chars = _text_chars(message)
+        if chars > max_message_chars:
+            raise Unprocessable(
+                f"{path} has {chars} characters of text; the limit is {max_message_chars} "
+                "(setting MAX_MESSAGE_CHARS); shorten it or split it over several messages"
+            )
+        _require_message(path, message)
+
+
+def _require_message(path: str, message: Any) -> None:
+    """422 for what LangGraph's message reducer cannot turn into a message; otherwise the run would be
+    queued and fail in the worker. The check is the reducer's own conversion, so the two never disagree."""
+    try:
+        convert_to_messages([message])
+    except (NotImplementedError, ValueError, TypeError, KeyError) as exc:
+        why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise Unprocessable(
+            f"{path} is not a message ({why}); send a string, [role, content], or an object with "
+            "`role` (or `type`) and `content`"
+        ) from exc
 
 
 def _messages(where: str, payload: Any) -> Iterator[tuple[str, Any]]:

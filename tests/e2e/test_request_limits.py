@@ -121,6 +121,17 @@ async def test_too_many_messages_are_refused(http: httpx.AsyncClient, pool: Any)
     assert await run_count(pool, tid) == 0
 
 
+@pytest.mark.parametrize("message", [5, None, {"role": "user"}, {"role": "wizard", "content": "hi"}, ["user"]])
+async def test_something_that_is_not_a_message_is_refused_before_a_run_is_queued(
+    http: httpx.AsyncClient, pool: Any, message: Any
+) -> None:
+    tid = await new_thread(http)
+    response = await http.post(f"/threads/{tid}/runs", json={"assistant_id": "agent", "input": {"messages": [message]}})
+    assert response.status_code == 422, response.text
+    assert "input.messages[0] is not a message" in detail(response)
+    assert await run_count(pool, tid) == 0
+
+
 async def test_a_state_update_with_an_oversized_message_is_refused(http: httpx.AsyncClient) -> None:
     tid = await new_thread(http)
     response = await http.post(f"/threads/{tid}/state", json={"values": user("a" * 40_000)})
