@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
-from langgraph_sdk import get_client
 
 from server import create_app
 from tests.e2e.conftest import KEYS, e2e_settings
@@ -57,8 +56,9 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture(scope="module")
-async def server(inbox: tuple[Inbox, int]) -> AsyncIterator[str]:
-    """A server of its own: no other test's workers may execute these runs (they have no SMTP)."""
+async def base_url(inbox: tuple[Inbox, int]) -> AsyncIterator[str]:
+    """A server of its own (the `alice` and `bob` clients follow it): no other test's workers may
+    execute these runs, since they have no SMTP."""
     _, port = inbox
     with fresh_database("handrail_attacks") as dsn:
         settings = e2e_settings(dsn, smtp_host="127.0.0.1", smtp_port=port, smtp_starttls=False, workers=4)
@@ -67,18 +67,8 @@ async def server(inbox: tuple[Inbox, int]) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def alice(server: str) -> Any:
-    return get_client(url=server, api_key=KEYS["alice"])
-
-
-@pytest.fixture
-def bob(server: str) -> Any:
-    return get_client(url=server, api_key=KEYS["bob"])
-
-
-@pytest.fixture
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": KEYS["alice"]}, timeout=30) as client:
+async def http(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["alice"]}, timeout=30) as client:
         yield client
 
 
@@ -286,12 +276,12 @@ async def test_a_copied_thread_cannot_reuse_the_original_decision(alice, http, i
 # --- two users ---------------------------------------------------------------------------------------
 
 
-async def test_another_user_can_neither_decide_nor_resume_the_approval(alice, bob, server, http, inbox):
+async def test_another_user_can_neither_decide_nor_resume_the_approval(alice, base_url, http, inbox):
     sink, _ = inbox
     tid = await paused(alice, email_to("leo@example.com", "not-bobs"))
     approval = await pending_approval(http, tid)
 
-    async with httpx.AsyncClient(base_url=server, headers={"x-api-key": KEYS["bob"]}) as as_bob:
+    async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["bob"]}) as as_bob:
         decided = await as_bob.post(f"/approvals/{approval['approval_id']}", json={"decision": "approve"})
         resumed = await as_bob.post(
             f"/threads/{tid}/runs", json={"assistant_id": "agent", "command": {"resume": {"decision": "approve"}}}
