@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -74,8 +76,32 @@ def make_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
         # pgbouncer cannot carry; 0 would do the opposite (prepare everything, even multi-statement
         # migration files, which Postgres refuses).
         kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": dict_row},
-        check=AsyncConnectionPool.check_connection,
+        check=(liveness := _IdleCheck()).check,
+        reset=liveness.returned,
     )
+
+
+# Checking a connection on every checkout cost a round trip each time: 60 of the 168 statements of a
+# run (bench/statements.py). A connection handed back a moment ago was alive then, so only one that sat
+# idle long enough for the server to have restarted is checked. One that broke in between fails its
+# first statement instead: the API answers 503, a worker retries the run from its checkpoint, and the
+# pool discards the broken connection when it comes back.
+CHECK_AFTER_IDLE_S = 2.0
+
+
+class _IdleCheck:
+    """One pool's record of when each connection came back, and the check that reads it."""
+
+    def __init__(self) -> None:
+        self._returned_at: weakref.WeakKeyDictionary[AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+    async def returned(self, conn: AsyncConnection[Any]) -> None:
+        self._returned_at[conn] = time.monotonic()
+
+    async def check(self, conn: AsyncConnection[Any]) -> None:
+        returned = self._returned_at.get(conn)
+        if returned is None or time.monotonic() - returned > CHECK_AFTER_IDLE_S:
+            await AsyncConnectionPool.check_connection(conn)
 
 
 @asynccontextmanager
