@@ -172,7 +172,7 @@ async def _stream(services: Services, run: dict[str, Any], payload: Any) -> None
             event = "|".join([event, *ns])
         data = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
         await repo.append_event(services.pool, run["run_id"], event, data)
-        await services.bus.publish(f"run:{run['run_id']}")
+        await services.bus.publish(repo.events_topic(run["run_id"]))
 
 
 def _debug_payload(chunk: Any) -> Any:
@@ -227,9 +227,15 @@ async def finalize(
     if not await repo.finish(services.pool, run["run_id"], status, error, worker_id=worker_id, output=output):
         logger.warning("run.finish_lost", extra={"status": status})
         return
-    await services.bus.publish(f"run:{run['run_id']}")
+    await announce_end(services, run["run_id"])
     if run.get("webhook"):
         notify.run_finished(services, run["run_id"])
+
+
+async def announce_end(services: Services, run_id: object) -> None:
+    """Wake both kinds of readers of a run that is now final: streams, and waits for its output."""
+    await services.bus.publish(repo.events_topic(run_id))
+    await services.bus.publish(repo.end_topic(run_id))
 
 
 async def rollback(services: Services, run: dict[str, Any]) -> None:

@@ -16,6 +16,18 @@ from handrail.errors import NotFound
 IN_FLIGHT = ("pending", "running")
 END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
 
+
+def events_topic(run_id: object) -> str:
+    """Bus topic nudged after every recorded event: what stream readers wait on."""
+    return f"run:{run_id}"
+
+
+def end_topic(run_id: object) -> str:
+    """Bus topic nudged once, when the run is final: what `wait` and `join` wait on, so a client
+    that needs only the final output is not woken (and does not query) once per event."""
+    return f"run-end:{run_id}"
+
+
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, user_id, status, metadata, kwargs, multitask_strategy, webhook, temporary, "
     "attempt, worker_id, cancel_action, error, created_at, updated_at, started_at, ended_at"

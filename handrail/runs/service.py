@@ -15,6 +15,7 @@ from handrail import approvals, assistants, threads
 from handrail.auth import Principal
 from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, Unprocessable
 from handrail.runs import repo
+from handrail.runs.executor import announce_end
 from handrail.runs.schemas import RunCreate
 from handrail.services import Services
 from handrail.state import refuse_review_bypass
@@ -275,7 +276,7 @@ async def cancel_run(
         await repo.cancel_pending(conn, run["run_id"], action)
         await repo.request_cancel(conn, run["run_id"], action)
     await services.bus.publish("cancel")
-    await services.bus.publish(f"run:{run['run_id']}")
+    await announce_end(services, run["run_id"])  # final at once if it was pending; else a harmless wake-up
     await refresh_thread_status(services, str(run["thread_id"]))
     return run
 
@@ -291,13 +292,17 @@ async def refresh_thread_status(services: Services, thread_id: str) -> None:
 
 
 async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[bytes]:
-    """/wait and /join: newlines while waiting (keeps proxies from timing out), then one JSON document."""
-    async with services.bus.subscribe(f"run:{run_id}") as sub:
+    """/wait and /join: newlines while waiting (keeps proxies from timing out), then one JSON document.
+
+    Woken once, when the run is final; between wake-ups it only checks, every HEARTBEAT_S, that the
+    run still exists (a deleted thread takes it away without an end)."""
+    async with services.bus.subscribe(repo.end_topic(run_id)) as sub:
         while (end := await repo.end_event(services.pool, run_id)) is None:
+            if await sub.wait(HEARTBEAT_S):
+                continue
             if await repo.load_run(services.pool, run_id) is None:
                 break
-            if not await sub.wait(HEARTBEAT_S):
-                yield b"\n"
+            yield b"\n"
     yield json.dumps((end or {}).get("output")).encode()
 
 
@@ -323,7 +328,7 @@ async def event_stream(
     finished = False
     try:
         yield sse_frame("metadata", {"run_id": str(run_id), "attempt": max(1, run["attempt"])})
-        async with services.bus.subscribe(f"run:{run_id}") as sub:
+        async with services.bus.subscribe(repo.events_topic(run_id)) as sub:
             cursor = after
             while True:
                 rows = await repo.events_after(services.pool, run_id, cursor)

@@ -13,7 +13,7 @@ from handrail import approvals, notify, threads
 from handrail.auth import Principal
 from handrail.errors import HandrailError
 from handrail.runs import repo
-from handrail.runs.executor import Stop, execute
+from handrail.runs.executor import Stop, announce_end, execute
 from handrail.services import Services, delete_thread
 
 logger = logging.getLogger("handrail.worker")
@@ -147,7 +147,7 @@ class Worker:
                     services.pool, row["run_id"], repo.END_EVENT, {"status": "error", "output": None}
                 )
                 await threads.set_status(services.pool, str(row["thread_id"]), "error")
-                await services.bus.publish(f"run:{row['run_id']}")
+                await announce_end(services, row["run_id"])
         if reaped:
             await services.bus.publish("runs")
 
