@@ -24,6 +24,7 @@ from graph.builder import build_graph
 from graph.context import AgentDeps, Models, RunContext
 from handrail.db import make_pool
 from handrail.migrate import migrate
+from handrail.saver import HandrailSaver
 from llm.offline import OfflineChatModel
 from tools.gate import InProcessApprovals
 from tools.registry import builtin_registry
@@ -37,7 +38,7 @@ def report(name: str, latencies: list[float], wall: float) -> None:
     ms = sorted(x * 1000 for x in latencies)
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
     sys.stdout.write(
-        f"{name:<44} {len(ms) / wall:8.1f} runs/s   p50 {statistics.median(ms):7.1f} ms   "
+        f"{name:<52} {len(ms) / wall:8.1f} runs/s   p50 {statistics.median(ms):7.1f} ms   "
         f"p95 {p95:7.1f} ms   (n={len(ms)})\n"
     )
 
@@ -67,17 +68,17 @@ async def in_process(dsn: str, runs: int) -> None:
     deps = AgentDeps(
         Models(model, model, model), builtin_registry(), ToolResources(pool=pool), RunContext(), InProcessApprovals()
     )
-    graph = build_graph(deps, checkpointer=AsyncPostgresSaver(pool))
-    for durability in ("sync", "exit"):
-        for concurrency in (1, 8):
+    for saver in (AsyncPostgresSaver, HandrailSaver):  # stock vs ours, side by side in one run
+        graph = build_graph(deps, checkpointer=saver(pool))  # type: ignore[arg-type]
+        for durability in ("sync", "exit"):
+            for concurrency in (1, 8):
 
-            async def one(durability: str = durability) -> None:
-                cfg = {"configurable": {"thread_id": str(uuid.uuid4())}}
-                await graph.ainvoke(QUESTION, cfg, durability=durability)
+                async def one(durability: str = durability, graph: Any = graph) -> None:
+                    cfg = {"configurable": {"thread_id": str(uuid.uuid4())}}
+                    await graph.ainvoke(QUESTION, cfg, durability=durability)
 
-            await measure(
-                f"graph, durability={durability}, {concurrency} at once", one, runs=runs, concurrency=concurrency
-            )
+                name = f"graph, {saver.__name__}, {durability}, {concurrency} at once"
+                await measure(name, one, runs=runs, concurrency=concurrency)
     await pool.close()
 
 

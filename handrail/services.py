@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from graph.builder import GRAPH_ID, build_graph
@@ -25,6 +24,7 @@ from handrail.bus import Bus, PostgresBus, RedisBus
 from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
 from handrail.migrate import migrate
+from handrail.saver import HandrailSaver
 from handrail.settings import Settings
 from handrail.webhooks import WebhookSender
 from handrail.wiring import build_deps
@@ -39,7 +39,7 @@ class Services:
     pool: Pool
     database: DatabaseTarget
     bus: Bus
-    saver: AsyncPostgresSaver
+    saver: HandrailSaver
     store: AsyncPostgresStore
     deps: AgentDeps
     graphs: dict[str, Any]
@@ -97,7 +97,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             bus = PostgresBus(target.dsn, pool)
         await bus.start()
         stack.push_async_callback(bus.close)
-        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        saver = HandrailSaver(pool)  # type: ignore[arg-type]
         # Items put with a `ttl` (minutes) expire: reads skip them, and a sweeper deletes them.
         store = AsyncPostgresStore(
             pool,  # type: ignore[arg-type]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import build_graph
 from graph.context import AgentDeps, Models, RunContext
+from handrail.saver import HandrailSaver
 from llm.offline import OfflineChatModel
 from tools.gate import ApprovalGate, InProcessApprovals
 from tools.registry import Registry, builtin_registry
@@ -39,7 +39,7 @@ def make_deps(
 
 
 def make_graph(pool: AsyncConnectionPool, deps: AgentDeps | None = None, **kwargs: Any) -> Any:
-    return build_graph(deps or make_deps(pool), checkpointer=AsyncPostgresSaver(pool), **kwargs)  # type: ignore[arg-type]
+    return build_graph(deps or make_deps(pool), checkpointer=HandrailSaver(pool), **kwargs)  # type: ignore[arg-type]
 
 
 def user(text: str) -> dict[str, Any]:
