@@ -168,20 +168,44 @@ async def heartbeat(pool: Pool, worker_id: str, run_ids: list[uuid.UUID]) -> dic
     return {r["run_id"]: r["cancel_action"] for r in rows}
 
 
-async def reap_expired(pool: Pool, lease_s: float, max_attempts: int) -> list[dict[str, Any]]:
-    """Runs whose worker stopped heartbeating go back to the queue (or fail after too many attempts)."""
-    async with pool.connection() as conn:
-        return await (
+# Registered workers whose liveness lock is gone: their process (or its connection) has died.
+_DEAD_WORKERS = """
+SELECT w.worker_id FROM workers w
+WHERE NOT EXISTS (
+    SELECT 1 FROM pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND l.classid = %(namespace)s::oid AND l.objid = w.lock_key::oid)
+"""
+
+
+async def reap_expired(
+    pool: Pool, lease_s: float, max_attempts: int, *, dead_after_s: float, namespace: int
+) -> list[dict[str, Any]]:
+    """Runs whose worker is gone go back to the queue (or fail after too many attempts). Gone means
+    no heartbeat for `lease_s`, or a registered worker whose liveness lock vanished and whose
+    heartbeat is older than `dead_after_s` (a few beats: a brief gap in its lock connection is not death)."""
+    async with pool.connection() as conn, conn.transaction():
+        rows = await (
             await conn.execute(
                 "UPDATE runs SET status = CASE WHEN attempt >= %(max)s THEN 'error' ELSE 'pending' END, "
                 "error = CASE WHEN attempt >= %(max)s THEN jsonb_build_object('error', 'WorkerLost', 'message', "
                 "'the run lost its worker ' || attempt || ' times; giving up') ELSE error END, "
                 "worker_id = NULL, updated_at = now() "
-                "WHERE status = 'running' AND heartbeat_at < now() - make_interval(secs => %(lease)s) "
+                "WHERE status = 'running' AND (heartbeat_at < now() - make_interval(secs => %(lease)s) "
+                "  OR (heartbeat_at < now() - make_interval(secs => %(dead)s) "
+                f"      AND worker_id IN ({_DEAD_WORKERS}))) "
                 "RETURNING run_id, thread_id, status, attempt",
-                {"max": max_attempts, "lease": lease_s},
+                {"max": max_attempts, "lease": lease_s, "dead": dead_after_s, "namespace": namespace},
             )
         ).fetchall()
+        # Forget dead workers once nothing of theirs is running any more.
+        await conn.execute(
+            f"DELETE FROM workers WHERE worker_id IN ({_DEAD_WORKERS}) "
+            "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.worker_id = workers.worker_id AND r.status = 'running')",
+            {"namespace": namespace},
+        )
+    return rows
 
 
 async def finished_temporary_threads(pool: Pool, older_than_s: float) -> list[str]:

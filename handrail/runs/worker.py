@@ -14,6 +14,7 @@ from handrail.auth import Principal
 from handrail.errors import HandrailError
 from handrail.runs import repo
 from handrail.runs.executor import Stop, announce_end, execute
+from handrail.runs.liveness import LOCK_NAMESPACE, Liveness
 from handrail.services import Services, delete_thread
 
 logger = logging.getLogger("handrail.worker")
@@ -26,8 +27,11 @@ class Worker:
         self._running: dict[uuid.UUID, tuple[asyncio.Task[None], Stop]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
+        self._liveness: Liveness | None = None
 
     async def start(self) -> None:
+        services = self._services
+        self._liveness = await Liveness.hold(services.database.dsn, services.worker_id)
         for name, loop in (
             ("claim", self._claim_loop),
             ("heartbeat", self._heartbeat_loop),
@@ -52,11 +56,13 @@ class Worker:
             left = deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 logger.warning("worker.stop_timed_out", extra={"runs": [str(r) for r in self._running]})
-                return
+                break
             for task, stop in self._running.values():
                 if not stop.handled:
                     task.cancel()
             await asyncio.wait(pending, timeout=min(left, self._services.settings.heartbeat_s))
+        if self._liveness is not None:
+            await self._liveness.release()
 
     async def _claim_loop(self) -> None:
         settings = self._services.settings
@@ -104,6 +110,8 @@ class Worker:
                 # flight is missing from its answer, and must not be taken for a lost lease.
                 asked = list(self._running)
                 try:
+                    if self._liveness is not None:
+                        await self._liveness.ensure()
                     alive = await repo.heartbeat(self._services.pool, self._services.worker_id, asked)
                 except Exception:
                     logger.warning("worker.heartbeat_failed", exc_info=True)
@@ -122,21 +130,32 @@ class Worker:
                         task.cancel()  # again on every heartbeat until the run has seen it
 
     async def _maintenance_loop(self) -> None:
+        """Reaping every heartbeat (at once on start: a restarted server takes over its predecessor's
+        runs without waiting); the other chores every min(lease/2, 5 s)."""
         settings = self._services.settings
+        chores_every = min(settings.run_lease_s / 2, 5.0)
+        chores_due = asyncio.get_running_loop().time() + chores_every
         while True:
-            await asyncio.sleep(min(settings.run_lease_s / 2, 5.0))
             try:
                 await self._reap()
-                await self._expire_approvals()
-                await self._sweep_stateless_threads()
-                await notify.resend_unnotified(self._services)
+                if asyncio.get_running_loop().time() >= chores_due:
+                    chores_due += chores_every
+                    await self._expire_approvals()
+                    await self._sweep_stateless_threads()
+                    await notify.resend_unnotified(self._services)
             except Exception:
                 logger.warning("worker.maintenance_failed", exc_info=True)
+            await asyncio.sleep(settings.heartbeat_s)
 
     async def _reap(self) -> None:
         services = self._services
+        settings = services.settings
         reaped = await repo.reap_expired(
-            services.pool, services.settings.run_lease_s, services.settings.run_max_attempts
+            services.pool,
+            settings.run_lease_s,
+            settings.run_max_attempts,
+            dead_after_s=min(settings.run_lease_s, 2 * settings.heartbeat_s),
+            namespace=LOCK_NAMESPACE,
         )
         for row in reaped:
             logger.warning(

@@ -53,13 +53,13 @@ async def api_only(crash_db: str, crash_pool: Any) -> AsyncIterator[str]:
         yield url
 
 
-def start_worker(crash_db: str) -> subprocess.Popen[bytes]:
+def start_worker(crash_db: str, lease_s: float = 2) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "DATABASE_URL": crash_db,
         "WORKERS": "1",
         "HEARTBEAT_S": "0.3",
-        "RUN_LEASE_S": "2",
+        "RUN_LEASE_S": str(lease_s),
         "WORKER_POLL_S": "0.2",
         "TOOL_MODULES": json.dumps(["tests.support.probe_tools"]),
         "API_KEYS": f"{KEYS['alice']}:alice",
@@ -107,3 +107,29 @@ async def test_run_resumes_from_checkpoint_after_worker_sigkill(api_only, crash_
     humans = [m for m in state["values"]["messages"] if m["type"] == "human"]
     assert len(humans) == 1, "the taken-over run continued; it did not feed its input in a second time"
     assert state["values"]["replans"] == 0 and state["values"]["steps"] == 3
+
+
+async def test_a_dead_workers_run_is_taken_over_without_waiting_out_its_lease(api_only, crash_db, crash_pool):
+    """The dead worker's liveness lock vanished with its connection: a run under a 120 s lease is taken
+    over within a few heartbeats. (Before liveness locks it waited out the lease: this timed out.)"""
+    client = get_client(url=api_only, api_key=KEYS["alice"])
+    tid = (await client.threads.create())["thread_id"]
+    first = start_worker(crash_db, lease_s=120)
+    second = None
+    try:
+        run = await client.runs.create(tid, "agent", input=probe_request(("a", 0), ("b", 3)))
+        await wait_for_probe(crash_pool, tid, "b")
+        first.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(first.wait)
+
+        second = start_worker(crash_db, lease_s=120)
+        # A liveness bound, not a measurement: far below the 120 s lease the old rule needed.
+        result = await asyncio.wait_for(client.runs.join(tid, run["run_id"]), timeout=30)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                await asyncio.to_thread(proc.wait)
+
+    assert [o["data"]["label"] for o in result["observations"]] == ["a", "b"]
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
