@@ -36,8 +36,11 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install  ## figures only, never asserted: throughput, statements per run, crash recovery, hostile input
 	$(PY) -m bench.run
+	$(PY) -m bench.statements
+	$(PY) -m bench.recovery
+	$(PY) -m bench.abuse
 
 dev: install  ## LangGraph Studio against `langgraph dev` (needs: pip install "langgraph-cli[inmem]")
 	$(VENV)/bin/langgraph dev --no-browser --port 2024
