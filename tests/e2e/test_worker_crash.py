@@ -74,6 +74,13 @@ def start_worker(crash_db: str, lease_s: float = 2) -> subprocess.Popen[bytes]:
     )
 
 
+async def stop_workers(*procs: subprocess.Popen[bytes] | None) -> None:
+    for proc in procs:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            await asyncio.to_thread(proc.wait)
+
+
 async def test_run_resumes_from_checkpoint_after_worker_sigkill(api_only, crash_db, crash_pool):
     client = get_client(url=api_only, api_key=KEYS["alice"])
     tid = (await client.threads.create())["thread_id"]
@@ -88,10 +95,7 @@ async def test_run_resumes_from_checkpoint_after_worker_sigkill(api_only, crash_
         second = start_worker(crash_db)
         result = await asyncio.wait_for(client.runs.join(tid, run["run_id"]), timeout=60)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                await asyncio.to_thread(proc.wait)
+        await stop_workers(first, second)
 
     assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
     assert [o["data"]["label"] for o in result["observations"]] == ["a", "b", "c"]
@@ -126,10 +130,7 @@ async def test_a_dead_workers_run_is_taken_over_without_waiting_out_its_lease(ap
         # A liveness bound, not a measurement: far below the 120 s lease the old rule needed.
         result = await asyncio.wait_for(client.runs.join(tid, run["run_id"]), timeout=30)
     finally:
-        for proc in (first, second):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                await asyncio.to_thread(proc.wait)
+        await stop_workers(first, second)
 
     assert [o["data"]["label"] for o in result["observations"]] == ["a", "b"]
     assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
