@@ -6,53 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Iterator
-from email import message_from_bytes
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 
 from server import create_app
 from tests.e2e.conftest import KEYS, e2e_settings
 from tests.e2e.helpers import EMAIL_REQUEST, user
 from tests.support.db import fresh_database
 from tests.support.http import serving
+from tests.support.smtp_sink import Inbox, running_smtp_sink
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
 
-class Inbox:
-    """What actually left over SMTP: the only evidence that counts."""
-
-    def __init__(self) -> None:
-        self.messages: list[dict[str, str]] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
-        parsed = message_from_bytes(envelope.content)
-        body = parsed.get_payload(decode=True) or b""
-        self.messages.append({"to": str(parsed["To"]), "subject": str(parsed["Subject"]), "body": body.decode()})
-        return "250 OK"
-
-    def to(self, address: str) -> list[dict[str, str]]:
-        return [m for m in self.messages if m["to"] == address]
-
-
 @pytest.fixture(scope="module")
 def inbox() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as probe:  # aiosmtpd's readiness check cannot follow port 0, so pick one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    sink = Inbox()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
+    with running_smtp_sink() as sink:
+        yield sink
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +121,7 @@ async def test_changing_the_pending_call_through_state_is_refused_and_the_approv
     assert forged.status_code == 409 and "pending" in forged.json()["detail"]
     assert decided.status_code == 200
     assert sink.to("mallory@evil.test") == []
-    assert [m["subject"] for m in sink.to("carol@example.com")] == ["state-edit"]
+    assert [m.subject for m in sink.to("carol@example.com")] == ["state-edit"]
 
 
 async def test_a_command_update_beside_a_resume_is_refused_and_sends_nothing_else(alice, http, inbox):
@@ -184,7 +158,7 @@ async def test_an_edit_delivers_exactly_the_edited_arguments_and_records_them(al
     assert record["consumed_at"] is not None and record["consumed_by_run"] == decided["run"]["run_id"]
     assert sink.to("erin@example.com") == []
     (sent,) = sink.to("frank@example.com")
-    assert (sent["subject"], sent["body"].strip()) == ("after-edit", record["decided_args"]["body"])
+    assert (sent.subject, sent.body.strip()) == ("after-edit", record["decided_args"]["body"])
 
 
 # --- one decision, one execution ------------------------------------------------------------------

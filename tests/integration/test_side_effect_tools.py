@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 
 import pytest
-from aiosmtpd.controller import Controller
 
+from tests.support.smtp_sink import running_smtp_sink
 from tools.base import ToolEnv
 from tools.email import SendEmailArgs, send_email
 from tools.resources import SmtpConfig, ToolResources
@@ -43,27 +42,10 @@ async def test_tools_without_a_database_fail_readably():
     assert not result.ok and "no database" in result.error
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[object] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(envelope)
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp_server():
-    inbox = Inbox()
-    with socket.socket() as probe:  # aiosmtpd's readiness check cannot follow port 0, so pick one
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with running_smtp_sink() as (inbox, port):
         yield inbox, SmtpConfig(host="127.0.0.1", port=port, starttls=False, sender="agent@acme.test")
-    finally:
-        controller.stop()
 
 
 async def test_email_is_delivered_over_smtp_at_most_once_per_key(pool, smtp_server):
