@@ -264,10 +264,11 @@ class PostgresApprovalGate:
         self._pool = pool
 
     async def admit(self, call: GateCall) -> GateVerdict:
-        if call.thread_id is None or call.run_id is None or not _is_uuid(call.thread_id) or not _is_uuid(call.run_id):
+        try:
+            thread_id, run_id = uuid.UUID(call.thread_id or ""), uuid.UUID(call.run_id or "")
+        except ValueError:  # not a service run: no thread or run of the service's own
             return GateVerdict(False, f"{call.tool} requires approval, and only a service run can execute it")
         digest = call_digest(call.tool, call.args)
-        thread_id, run_id = uuid.UUID(call.thread_id), uuid.UUID(call.run_id)
         params = {"thread": thread_id, "call": call.call_id, "digest": digest, "run": run_id}
         async with self._pool.connection() as conn:
             row = await (await conn.execute(_CONSUME, params)).fetchone()
@@ -310,11 +311,3 @@ WHERE approval_id = (
   AND (consumed_by_run IS NULL OR consumed_by_run = %(run)s)
 RETURNING approval_id, decided_by
 """
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True

@@ -74,3 +74,10 @@ class InfrastructureError(HandrailError):
 
 class ConfigurationError(InfrastructureError):
     pass
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message, cut to its first line (libraries append help links and dumps) and to
+    `limit` characters, fit for a client's `detail`; its class name when it has no message."""
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:limit]

@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.messages import convert_to_messages
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handrail.errors import Unprocessable
+from handrail.errors import Unprocessable, first_line
 
 NUL_REFUSED = "NUL characters are not allowed"
 INT64 = (-(2**63), 2**63 - 1)
@@ -118,9 +118,8 @@ def _require_message(path: str, message: Any) -> None:
     try:
         convert_to_messages([message])
     except (NotImplementedError, ValueError, TypeError, KeyError) as exc:
-        why = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise Unprocessable(
-            f"{path} is not a message ({why}); send a string, [role, content], or an object with "
+            f"{path} is not a message ({first_line(exc, 200)}); send a string, [role, content], or an object with "
             "`role` (or `type`) and `content`"
         ) from exc
 

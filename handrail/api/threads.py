@@ -13,7 +13,7 @@ from handrail import state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
 from handrail.api.paging import Limit, LimitQuery, Offset, page
-from handrail.errors import Conflict, Unprocessable
+from handrail.errors import Conflict, Unprocessable, first_line
 from handrail.runs import repo
 from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
@@ -205,7 +205,7 @@ async def update_state(
     except (InvalidUpdateError, ValueError, TypeError, NotImplementedError) as exc:
         # The graph refused the values (wrong shape, a message it cannot read) or as_node (no such node).
         raise Unprocessable(
-            f"the graph cannot apply this update: {_first_line(exc)}; send values shaped like the state "
+            f"the graph cannot apply this update: {first_line(exc)}; send values shaped like the state "
             "(GET /assistants/{id}/schemas) and as_node naming one of its nodes"
         ) from exc
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(row["thread_id"])}})
@@ -244,8 +244,3 @@ async def get_history(
     return await state.history(
         services.graph, str(row["thread_id"]), limit=limit, before=before, metadata=None, checkpoint=None
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
