@@ -124,20 +124,16 @@ async def pin_target(url: str, *, resolve: Resolver = resolve_host) -> PinnedTar
     address itself, so nothing resolves the host again between this check and the connect (DNS rebinding).
     Raises TargetRefused for any target it will not pin.
     """
-    try:
+    try:  # the request-time rules first (scheme, host, private literals): a stored URL may predate them
+        check_webhook_url(url, allow_private=False)
         parsed = httpx.URL(url)
+    except Unprocessable as exc:
+        raise TargetRefused(str(exc), retry=False) from exc
     except httpx.InvalidURL as exc:
         raise TargetRefused(
             f"webhook URL is not a valid URL ({exc}); send an absolute http(s) URL", retry=False
         ) from exc
-    if parsed.scheme not in _DEFAULT_PORTS:
-        raise TargetRefused(f"webhook URL must use http or https, not {parsed.scheme or 'no scheme'!r}", retry=False)
     host = parsed.raw_host.decode("ascii")
-    if not host:
-        raise TargetRefused("webhook URL has no host; send an absolute URL such as https://host/path", retry=False)
-    why = _private_reason(host.rstrip("."))
-    if why:
-        raise TargetRefused(f"webhook URL points at {why} host {host!r} (SSRF guard); {_SSRF_FIX}", retry=False)
     try:
         addresses = await resolve(host, parsed.port or _DEFAULT_PORTS[parsed.scheme])
     except OSError as exc:  # socket.gaierror and friends: DNS may answer on the next attempt
