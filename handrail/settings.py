@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # --- HTTP ----------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the server binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port the server binds to.")
+    processes: int = Field(
+        0, ge=0, description="Server processes sharing PORT, each with its own event loop (0: one per CPU core)."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     # --- models --------------------------------------------------------------------------
@@ -100,6 +103,14 @@ class Settings(BaseSettings):
     stateless_thread_ttl_s: float = Field(
         60.0, ge=0, description="Stateless runs' threads are deleted this long after the run ends."
     )
+    checkpoints_keep: int = Field(
+        20, ge=1, description="Checkpoints kept per thread once its runs finish (plus fork points); older ones are pruned."
+    )
+    run_events_retention_s: float = Field(
+        86400.0, ge=0, description="A finished run's stream events are kept this long for replay, then pruned."
+    )
+    prune_interval_s: float = Field(60.0, gt=0, description="How often the background pruner looks for work.")
+    prune_batch: int = Field(200, ge=1, description="Most threads or runs one pruning statement touches.")
     default_durability: Literal["sync", "async", "exit"] = Field(
         "sync", description="Checkpoint durability of runs that do not ask (sync: no finished step is lost)."
     )
