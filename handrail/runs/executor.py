@@ -16,6 +16,7 @@ from graph.context import LimitError, RunContext
 from handrail import approvals, notify, threads
 from handrail.logs import run_id_var, thread_id_var
 from handrail.runs import repo
+from handrail.runs.events import VALUES, ValuesEncoder
 from handrail.runs.schemas import STREAM_MODES
 from handrail.serialize import to_json
 from handrail.services import Services
@@ -119,9 +120,10 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     thread_id_var.set(tid)
     kwargs = run["kwargs"]
     status, error = "success", None
+    values = ValuesEncoder()
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, graph_input(run))
+            await _stream(services, run, graph_input(run), values)
     except asyncio.CancelledError:
         stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
@@ -145,13 +147,13 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
     # flipped it) must not cancel the bookkeeping that wakes its readers.
     stop.handled = True
-    await finalize(services, run, status, error, worker_id=services.worker_id)
+    await finalize(services, run, status, error, worker_id=services.worker_id, values=values)
     if stop.reason == "rollback":
         await rollback(services, run)
     logger.info("run.finished", extra={"status": status, "attempt": run["attempt"], "graph_kwargs": list(kwargs)})
 
 
-async def _stream(services: Services, run: dict[str, Any], payload: Any) -> None:
+async def _stream(services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder) -> None:
     kwargs = run["kwargs"]
     requested = kwargs["stream_mode"]
     modes = sorted({STREAM_MODES[m] for m in requested})
@@ -170,8 +172,14 @@ async def _stream(services: Services, run: dict[str, Any], payload: Any) -> None
         event = "messages" if mode == "messages" else mode
         if ns:
             event = "|".join([event, *ns])
-        data = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
-        await repo.append_event(services.pool, run["run_id"], event, data)
+        if event == VALUES:
+            data, is_delta = values.encode(chunk)
+            values.seq = await repo.append_event(
+                services.pool, run["run_id"], event, data, values.seq if is_delta else None
+            )
+        else:
+            data = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
+            await repo.append_event(services.pool, run["run_id"], event, data)
         await services.bus.publish(repo.events_topic(run["run_id"]))
 
 
@@ -186,7 +194,13 @@ def _debug_payload(chunk: Any) -> Any:
 
 
 async def finalize(
-    services: Services, run: dict[str, Any], status: str, error: dict[str, Any] | None, *, worker_id: str | None
+    services: Services,
+    run: dict[str, Any],
+    status: str,
+    error: dict[str, Any] | None,
+    *,
+    worker_id: str | None,
+    values: ValuesEncoder | None = None,
 ) -> None:
     """Thread status and approvals first, then the run's terminal status; a stream closes only after."""
     tid = str(run["thread_id"])
@@ -198,11 +212,12 @@ async def finalize(
     thread_status: threads.ThreadStatus = (
         "busy" if others else "error" if status == "error" else "interrupted" if snapshot.next else "idle"
     )
+    state = to_json(snapshot.values)
     await threads.set_status(
         services.pool,
         tid,
         thread_status,
-        values=to_json(snapshot.values),
+        values=state,
         interrupts=pending,
         error=error,
         with_state=True,
@@ -219,12 +234,18 @@ async def finalize(
         )
         if row is not None:
             notify.approval_requested(services, row)
-    output = to_json(snapshot.values) if isinstance(snapshot.values, dict) else {}
+    output = dict(state) if isinstance(state, dict) else {}
+    # The run's last `values` event usually is the final state already: then the output points at it.
+    streamed = values.state if values is not None else None
+    same = streamed is not None and {k: v for k, v in streamed.items() if k != "__interrupt__"} == output
     if snapshot.interrupts:
         output["__interrupt__"] = [to_json(i) for i in snapshot.interrupts]
     if error is not None:
         output["__error__"] = error
-    if not await repo.finish(services.pool, run["run_id"], status, error, worker_id=worker_id, output=output):
+    output_of = values.seq if same and values is not None else None
+    if not await repo.finish(
+        services.pool, run["run_id"], status, error, worker_id=worker_id, output=output, output_of=output_of
+    ):
         logger.warning("run.finish_lost", extra={"status": status})
         return
     await announce_end(services, run["run_id"])

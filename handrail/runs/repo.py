@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import NotFound
+from handrail.runs.events import VALUES, ValuesDecoder
 
 IN_FLIGHT = ("pending", "running")
 END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
@@ -262,8 +263,12 @@ async def finish(
     *,
     worker_id: str | None,
     output: Any = None,
+    output_of: int | None = None,
 ) -> bool:
-    """Mark the run terminal and close its event stream, atomically. False if the run was no longer ours."""
+    """Mark the run terminal and close its event stream, atomically. False if the run was no longer ours.
+
+    `output_of`: the seq of the run's last `values` event when that event already holds the output's
+    values; the end marker then points at it and carries only what it adds (interrupts, the error)."""
     async with pool.connection() as conn, conn.transaction():
         # worker_id None: the API finishing a run nobody runs yet (a cancelled pending run).
         row = await (
@@ -277,7 +282,11 @@ async def finish(
         if row is None:
             return False
         # The final output rides on the end marker: a stateless run's thread is gone once it ends.
-        await _append(conn, run_id, END_EVENT, {"status": status, "output": output})
+        end: dict[str, Any] = {"status": status, "output": output}
+        if output_of is not None:
+            extra = {k: v for k, v in (output or {}).items() if k in ("__interrupt__", "__error__")}
+            end = {"status": status, "output_of": output_of, "extra": extra}
+        await _append(conn, run_id, END_EVENT, end)
     return True
 
 
@@ -306,6 +315,7 @@ async def request_cancel(conn: AsyncConnection[DictRow], run_id: uuid.UUID, acti
 
 
 async def end_event(pool: Pool, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """The run's end marker with its output whole (it may point at the run's last `values` event)."""
     async with pool.connection() as conn:
         row = await (
             await conn.execute(
@@ -313,37 +323,75 @@ async def end_event(pool: Pool, run_id: uuid.UUID) -> dict[str, Any] | None:
                 (run_id, END_EVENT),
             )
         ).fetchone()
-    return row["data"] if row else None
+        if row is None:
+            return None
+        end = dict(row["data"] or {})
+        if end.get("output_of") is not None:
+            values = await _values_at(conn, run_id, int(end.pop("output_of")))
+            kept = {k: v for k, v in (values or {}).items() if k not in ("__interrupt__", "__error__")}
+            end["output"] = {**kept, **end.pop("extra", {})}
+    return end
 
 
 # --- events ----------------------------------------------------------------------------------
 
 
-async def _append(conn: AsyncConnection[DictRow], run_id: uuid.UUID, event: str, data: Any) -> int:
+async def _append(
+    conn: AsyncConnection[DictRow], run_id: uuid.UUID, event: str, data: Any, base_seq: int | None = None
+) -> int:
     row = await (
         await conn.execute(
-            "INSERT INTO run_events (run_id, seq, event, data) "
-            "SELECT %s, coalesce(max(seq), 0) + 1, %s, %s FROM run_events WHERE run_id = %s RETURNING seq",
-            (run_id, event, Jsonb(data), run_id),
+            "INSERT INTO run_events (run_id, seq, event, data, base_seq) "
+            "SELECT %s, coalesce(max(seq), 0) + 1, %s, %s, %s FROM run_events WHERE run_id = %s RETURNING seq",
+            (run_id, event, Jsonb(data), base_seq, run_id),
         )
     ).fetchone()
     assert row is not None
     return int(row["seq"])
 
 
-async def append_event(pool: Pool, run_id: uuid.UUID, event: str, data: Any) -> int:
+async def append_event(pool: Pool, run_id: uuid.UUID, event: str, data: Any, base_seq: int | None = None) -> int:
     async with pool.connection() as conn:
-        return await _append(conn, run_id, event, data)
+        return await _append(conn, run_id, event, data, base_seq)
 
 
-async def events_after(pool: Pool, run_id: uuid.UUID, after: int) -> list[dict[str, Any]]:
+async def events_after(
+    pool: Pool, run_id: uuid.UUID, after: int, decoder: ValuesDecoder | None = None
+) -> list[dict[str, Any]]:
+    """Events after seq `after`, each whole: `values` deltas are rebuilt through `decoder`, which a
+    reader keeps between calls so that each delta is applied once."""
+    decoder = decoder or ValuesDecoder()
     async with pool.connection() as conn:
-        return await (
+        rows = await (
             await conn.execute(
-                "SELECT seq, event, data FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq LIMIT 500",
+                "SELECT seq, event, data, base_seq FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq "
+                "LIMIT 500",
                 (run_id, after),
             )
         ).fetchall()
+        for row in rows:
+            if row["event"] != VALUES:
+                continue
+            if row["base_seq"] is not None and decoder.seq != row["base_seq"]:
+                decoder.seq, decoder.state = row["base_seq"], await _values_at(conn, run_id, row["base_seq"])
+            row["data"] = decoder.take(row["seq"], row["data"], row["base_seq"])
+    return rows
+
+
+async def _values_at(conn: AsyncConnection[DictRow], run_id: uuid.UUID, seq: int) -> dict[str, Any] | None:
+    """The whole state of `values` event `seq`: its keyframe plus every delta up to it."""
+    rows = await (
+        await conn.execute(
+            "SELECT seq, data, base_seq FROM run_events WHERE run_id = %(run)s AND event = %(values)s "
+            "AND seq <= %(seq)s AND seq >= (SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = %(run)s "
+            "AND event = %(values)s AND base_seq IS NULL AND seq <= %(seq)s) ORDER BY seq",
+            {"run": run_id, "values": VALUES, "seq": seq},
+        )
+    ).fetchall()
+    decoder = ValuesDecoder()
+    for row in rows:
+        decoder.take(row["seq"], row["data"], row["base_seq"])
+    return decoder.state if decoder.seq == seq else None
 
 
 async def last_seq(pool: Pool, run_id: uuid.UUID) -> int:

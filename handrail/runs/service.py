@@ -15,6 +15,7 @@ from handrail import approvals, assistants, threads
 from handrail.auth import Principal
 from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, Unprocessable
 from handrail.runs import repo
+from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
 from handrail.runs.schemas import RunCreate
 from handrail.services import Services
@@ -330,8 +331,9 @@ async def event_stream(
         yield sse_frame("metadata", {"run_id": str(run_id), "attempt": max(1, run["attempt"])})
         async with services.bus.subscribe(repo.events_topic(run_id)) as sub:
             cursor = after
+            values = ValuesDecoder()
             while True:
-                rows = await repo.events_after(services.pool, run_id, cursor)
+                rows = await repo.events_after(services.pool, run_id, cursor, values)
                 for row in rows:
                     cursor = row["seq"]
                     if row["event"] == repo.END_EVENT:

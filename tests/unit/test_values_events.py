@@ -1,0 +1,50 @@
+"""`values` events stored as deltas: what the encoder writes, the decoder reads back whole."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
+from langgraph.graph.message import add_messages
+
+from handrail.runs.events import ValuesDecoder, ValuesEncoder
+from handrail.serialize import to_json
+
+
+def states() -> list[dict]:
+    """Successive values of one run, as LangGraph's reducers hand them over."""
+    history = add_messages([], [HumanMessage("hello", id="h1")])
+    first = {"messages": history, "plan": [], "cursor": 0, "note": "x"}
+    grown = {**first, "messages": add_messages(history, [AIMessage("hi there", id="a1")]), "cursor": 1}
+    replaced = {**grown, "messages": add_messages(grown["messages"], [AIMessage("edited", id="a1")])}
+    removed = {**replaced, "messages": add_messages(replaced["messages"], [RemoveMessage(id="h1")])}
+    dropped = {k: v for k, v in removed.items() if k != "note"}
+    return [first, grown, grown, replaced, removed, dropped]
+
+
+def test_every_event_reads_back_as_the_whole_state():
+    encoder, decoder = ValuesEncoder(), ValuesDecoder()
+    for seq, chunk in enumerate(states(), start=1):
+        base = encoder.seq
+        data, is_delta = encoder.encode(chunk)
+        encoder.seq = seq
+        assert decoder.take(seq, data, base if is_delta else None) == to_json(chunk)
+        assert encoder.state == to_json(chunk)
+
+
+def test_a_grown_history_is_stored_as_its_new_messages_only():
+    first, grown = states()[:2]
+    encoder = ValuesEncoder()
+    encoder.encode(first)
+    encoder.seq = 1
+
+    delta, is_delta = encoder.encode(grown)
+
+    assert is_delta
+    assert delta == {"set": {"cursor": 1}, "append": {"messages": [to_json(grown["messages"][-1])]}}
+
+
+def test_a_reader_that_missed_the_base_event_is_told_so_instead_of_reading_a_wrong_state():
+    decoder = ValuesDecoder()
+    decoder.take(1, {"cursor": 0}, None)
+    with pytest.raises(LookupError):
+        decoder.take(3, {"set": {"cursor": 2}}, 2)
