@@ -9,11 +9,11 @@ from fastapi import APIRouter, Body, Header, Response
 from langgraph.errors import InvalidUpdateError
 from pydantic import BaseModel, Field, field_validator
 
-from handrail import state, threads
+from handrail import prune, state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
 from handrail.api.paging import Limit, LimitQuery, Offset, page
-from handrail.errors import Conflict, Unprocessable, first_line
+from handrail.errors import Conflict, NotFound, Unprocessable, first_line
 from handrail.runs import repo
 from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
@@ -119,6 +119,35 @@ async def count_threads(
         services.pool, principal, metadata=body.metadata, values=body.values, status=body.status, count_only=True
     )
     return total
+
+
+class ThreadPrune(BaseModel):
+    thread_ids: list[uuid.UUID] = Field(..., min_length=1, max_length=1000, description="Threads to prune (UUIDs).")
+    strategy: Literal["delete", "keep_latest"] = Field(
+        "delete", description="`delete`: the threads and everything they own; `keep_latest`: all but the latest state."
+    )
+
+
+@router.post("/prune")
+async def prune_threads(body: ThreadPrune, services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
+    """LangGraph's prune. Threads that are not the caller's, or that have a run in flight, are skipped
+    (not counted): a prune never races a run. `keep_latest` keeps the latest checkpoint, fork points
+    and branch tips, as the background pruner does with CHECKPOINTS_KEEP."""
+    pruned = 0
+    for thread_id in dict.fromkeys(str(t) for t in body.thread_ids):
+        try:
+            row = await threads.get_thread(services.pool, principal, thread_id)
+        except NotFound:
+            continue
+        async with services.pool.connection() as conn:
+            if await repo.in_flight(conn, row["thread_id"]):
+                continue
+        if body.strategy == "delete":
+            await delete_thread(services, thread_id)
+        else:
+            await prune.prune_thread(services.pool, thread_id, keep=1)
+        pruned += 1
+    return {"pruned_count": pruned}
 
 
 @router.get("/{thread_id}")

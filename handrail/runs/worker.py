@@ -9,7 +9,7 @@ import logging
 import uuid
 from typing import Any
 
-from handrail import approvals, notify, threads
+from handrail import approvals, notify, prune, threads
 from handrail.auth import Principal
 from handrail.errors import HandrailError
 from handrail.runs import repo
@@ -97,9 +97,21 @@ class Worker:
         except Exception:
             # The run stays `running` with no heartbeat: the reaper re-queues it and it resumes from its checkpoint.
             logger.exception("worker.execute_failed", extra={"run_id": str(run["run_id"])})
+        else:
+            await self._prune(run)
         finally:
             self._running.pop(run["run_id"], None)
             self._slot_freed.set()
+
+    async def _prune(self, run: dict[str, Any]) -> None:
+        """The client has its answer: drop the thread's superseded checkpoints while they are few. A
+        failure costs nothing but space; the periodic pass tries again."""
+        try:
+            await prune.prune_thread(
+                self._services.pool, str(run["thread_id"]), keep=self._services.settings.checkpoints_keep
+            )
+        except Exception:
+            logger.warning("prune.thread_failed", extra={"thread_id": str(run["thread_id"])}, exc_info=True)
 
     async def _heartbeat_loop(self) -> None:
         settings = self._services.settings
@@ -135,6 +147,7 @@ class Worker:
         settings = self._services.settings
         chores_every = min(settings.run_lease_s / 2, 5.0)
         chores_due = asyncio.get_running_loop().time() + chores_every
+        prune_due = asyncio.get_running_loop().time() + settings.prune_interval_s
         while True:
             try:
                 await self._reap()
@@ -143,6 +156,14 @@ class Worker:
                     await self._expire_approvals()
                     await self._sweep_stateless_threads()
                     await notify.resend_unnotified(self._services)
+                if asyncio.get_running_loop().time() >= prune_due:
+                    prune_due += settings.prune_interval_s
+                    await prune.prune_pass(
+                        self._services.pool,
+                        keep=settings.checkpoints_keep,
+                        retention_s=settings.run_events_retention_s,
+                        batch=settings.prune_batch,
+                    )
             except Exception:
                 logger.warning("worker.maintenance_failed", exc_info=True)
             await asyncio.sleep(settings.heartbeat_s)
