@@ -3,9 +3,9 @@
 Serves the app in this process on a scratch database and sends BENCH_TURNS (default 200) turns to one
 thread with `runs.wait`, as a chat client does. After every turn it records the turn's wall time and
 the live bytes of every table (the sum of its rows' sizes, so deleted rows awaiting vacuum do not
-count), then prints the curve at a few turns and two ratios: bytes added per turn, and turn time,
-each at the last turns over turns 31-40. Settings are the defaults except PRUNE_INTERVAL_S, which the
-environment may set. Nothing is asserted.
+count), then prints the curve at a few turns and two ratios: bytes added per turn (growth over the
+last 10 turns) and turn time (median of the last 10), each at the last turn over turn 40. Settings
+are the defaults. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -29,6 +29,16 @@ WINDOW = 10  # turns per window: figures are medians over a window, not single t
 
 def live_bytes(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn) as conn:
+        # The worker prunes after the client has its answer: measure once that is done, so each turn is
+        # measured in the same state (the wait is not part of the turn's time).
+        for _ in range(200):
+            row = conn.execute(
+                "SELECT bool_and(t.pruned_at >= r.ended_at) FROM threads t JOIN runs r USING (thread_id) "
+                "WHERE r.created_at = (SELECT max(created_at) FROM runs WHERE thread_id = t.thread_id)"
+            ).fetchone()
+            if row and row[0]:
+                break
+            time.sleep(0.01)
         return {
             table: int(conn.execute(f"SELECT coalesce(sum(pg_column_size(t.*)), 0) FROM {table} t").fetchone()[0])  # type: ignore[index]
             for table in TABLES
@@ -82,14 +92,15 @@ async def storage_curve(admin_url: str = ADMIN, turns: int = 200) -> dict[str, A
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     totals, seconds = data["totals"], data["seconds"]
-    added = [float(totals[0])] + [float(b - a) for a, b in zip(totals, totals[1:], strict=False)]
+    # Bytes added per turn at turn t: the growth over the WINDOW turns before it, per turn.
+    added = [(totals[t] - totals[max(0, t - WINDOW)]) / min(WINDOW, t) if t else float(totals[0]) for t in range(turns)]
     early = min(40, turns)
     points = sorted({t for t in (10, 40, 100, 150, 200, turns) if t <= turns})
     curve = [
         {
             "turn": t,
             "turn_ms": round(window(seconds, t) * 1000, 1),
-            "bytes_added_per_turn": round(window(added, t)),
+            "bytes_added_per_turn": round(added[t - 1]),
             "live_bytes": totals[t - 1],
             "live_bytes_by_table": data["by_table"][t - 1],
         }
@@ -99,7 +110,7 @@ async def storage_curve(admin_url: str = ADMIN, turns: int = 200) -> dict[str, A
         "turns": turns,
         "curve": curve,
         "database_bytes_on_disk": disk,
-        "ratio_bytes_per_turn_last_over_40": round(window(added, turns) / max(1.0, window(added, early)), 2),
+        "ratio_bytes_per_turn_last_over_40": round(added[turns - 1] / max(1.0, added[early - 1]), 2),
         "ratio_turn_time_last_over_40": round(window(seconds, turns) / window(seconds, early), 2),
     }
 

@@ -4,9 +4,10 @@ LangGraph's Postgres saver keeps every checkpoint forever, and each one holds th
 history, so a long thread's storage grew with the square of its turns (issue 12). A thread with no
 run in flight keeps its latest CHECKPOINTS_KEEP checkpoints per namespace, every fork point (a
 checkpoint with more than one child) with the first checkpoint of each of its branches, and every
-branch tip (one with no child: the head, where an unresolved interrupt lives, and the tip of any fork). Blobs go with the last checkpoint that used
-them. A finished run's stream events are kept RUN_EVENTS_RETENTION_S for replay; after that only its
-end marker stays, without the output (a late `join` then answers `null`).
+branch tip (one with no child: the head, where an unresolved interrupt lives, and the tip of any
+fork). Blobs go with the last checkpoint that used them. A finished run's stream events are kept
+RUN_EVENTS_RETENTION_S for replay; after that only its end marker stays, without the output (a late
+`join` then answers `null`).
 
 Each pass is one statement per thread or per batch of runs: the worker prunes a thread right after
 its run ends (off the client's path), and a periodic pass catches what that missed.

@@ -9,3 +9,7 @@ ALTER TABLE threads ADD COLUMN IF NOT EXISTS pruned_at TIMESTAMPTZ;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS events_pruned_at TIMESTAMPTZ;
 CREATE INDEX IF NOT EXISTS runs_events_to_prune_idx ON runs (ended_at)
     WHERE events_pruned_at IS NULL AND status NOT IN ('pending', 'running');
+-- A run's first `values` event, once a newer run on the thread has one, is kept as the change back from
+-- that newer event (base_run, base_seq): only the newest run of a thread holds the whole state.
+ALTER TABLE run_events ADD COLUMN IF NOT EXISTS base_run UUID;
+CREATE INDEX IF NOT EXISTS run_events_base_run_idx ON run_events (base_run) WHERE base_run IS NOT NULL;

@@ -147,7 +147,8 @@ async def delete_run(thread_id: str, run_id: str, services: ServicesDep, princip
     run = await repo.get_run(services.pool, principal, thread_id, run_id)
     if run["status"] in repo.IN_FLIGHT:
         raise Conflict(f"run {run_id} is {run['status']}; cancel it before deleting it")
-    async with services.pool.connection() as conn:
+    async with services.pool.connection() as conn, conn.transaction():
+        await repo.materialize_dependents(conn, run["run_id"])
         await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))
     return Response(status_code=204)
 

@@ -272,4 +272,5 @@ async def rollback(services: Services, run: dict[str, Any]) -> None:
         await conn.execute(
             "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s", (str(run["thread_id"]), rid)
         )
+        await repo.materialize_dependents(conn, run["run_id"])
         await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))

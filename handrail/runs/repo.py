@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -12,7 +13,9 @@ from psycopg.types.json import Jsonb
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import NotFound
-from handrail.runs.events import VALUES, ValuesDecoder
+from handrail.runs.events import VALUES, ValuesDecoder, apply, back_delta
+
+logger = logging.getLogger("handrail.runs")
 
 IN_FLIGHT = ("pending", "running")
 END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
@@ -364,34 +367,114 @@ async def events_after(
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "SELECT seq, event, data, base_seq FROM run_events WHERE run_id = %s AND seq > %s ORDER BY seq "
-                "LIMIT 500",
+                "SELECT seq, event, data, base_seq, base_run FROM run_events WHERE run_id = %s AND seq > %s "
+                "ORDER BY seq LIMIT 500",
                 (run_id, after),
             )
         ).fetchall()
         for row in rows:
             if row["event"] != VALUES:
                 continue
+            if row["base_run"] is not None:  # a compacted first event: rebuilt from the newer run's
+                row["data"] = decoder.take(row["seq"], await _values_at(conn, run_id, row["seq"]), None)
+                continue
             if row["base_seq"] is not None and decoder.seq != row["base_seq"]:
                 decoder.seq, decoder.state = row["base_seq"], await _values_at(conn, run_id, row["base_seq"])
-            row["data"] = decoder.take(row["seq"], row["data"], row["base_seq"])
+            try:
+                row["data"] = decoder.take(row["seq"], row["data"], row["base_seq"])
+            except LookupError:
+                # Only when what it was stored against is gone (a pruned log): say so, do not guess.
+                logger.warning("run_events.unreadable", extra={"run_id": str(run_id), "seq": row["seq"]})
+                row["data"] = None
     return rows
 
 
 async def _values_at(conn: AsyncConnection[DictRow], run_id: uuid.UUID, seq: int) -> dict[str, Any] | None:
-    """The whole state of `values` event `seq`: its keyframe plus every delta up to it."""
+    """The whole state of `values` event `seq`: the run's first event, then every delta up to `seq`.
+    The first event may itself be kept as the change back from a newer run's first event (compacted):
+    that chain is followed forward to the one stored whole, then walked back."""
     rows = await (
         await conn.execute(
-            "SELECT seq, data, base_seq FROM run_events WHERE run_id = %(run)s AND event = %(values)s "
+            "SELECT seq, data, base_seq, base_run FROM run_events WHERE run_id = %(run)s AND event = %(values)s "
             "AND seq <= %(seq)s AND seq >= (SELECT coalesce(max(seq), 0) FROM run_events WHERE run_id = %(run)s "
-            "AND event = %(values)s AND base_seq IS NULL AND seq <= %(seq)s) ORDER BY seq",
+            "AND event = %(values)s AND (base_seq IS NULL OR base_run IS NOT NULL) AND seq <= %(seq)s) ORDER BY seq",
             {"run": run_id, "values": VALUES, "seq": seq},
         )
     ).fetchall()
+    if not rows:
+        return None
     decoder = ValuesDecoder()
+    first = rows[0]
+    if first["base_run"] is not None:
+        chain = await (await conn.execute(_FORWARD_CHAIN, {"run": run_id, "seq": first["seq"]})).fetchall()
+        if not chain or chain[-1]["base_run"] is not None or chain[-1]["base_seq"] is not None:
+            return None  # the newer event it was kept against is gone
+        state = chain[-1]["data"]
+        for link in reversed(chain[:-1]):
+            state = apply(state, link["data"])
+        decoder.take(first["seq"], state, None)
+        rows = rows[1:]
     for row in rows:
         decoder.take(row["seq"], row["data"], row["base_seq"])
     return decoder.state if decoder.seq == seq else None
+
+
+# From a compacted first event, through newer runs' first events, to the one stored whole.
+_FORWARD_CHAIN = """
+WITH RECURSIVE chain AS (
+    SELECT run_id, seq, data, base_run, base_seq, 0 AS depth FROM run_events WHERE run_id = %(run)s AND seq = %(seq)s
+    UNION ALL
+    SELECT e.run_id, e.seq, e.data, e.base_run, e.base_seq, c.depth + 1
+    FROM chain c JOIN run_events e ON e.run_id = c.base_run AND e.seq = c.base_seq
+)
+SELECT data, base_run, base_seq FROM chain ORDER BY depth
+"""
+
+
+async def compact_previous_keyframe(pool: Pool, thread_id: object, run_id: uuid.UUID) -> bool:
+    """Keep the previous run's first `values` event as the change back from this run's first one, so
+    that only the newest run of a thread stores the whole state. False if there was nothing to do."""
+    async with pool.connection() as conn:
+        newer = await (
+            await conn.execute(
+                "SELECT seq, data FROM run_events WHERE run_id = %s AND event = %s AND base_seq IS NULL "
+                "AND base_run IS NULL ORDER BY seq LIMIT 1",
+                (run_id, VALUES),
+            )
+        ).fetchone()
+        if newer is None or not isinstance(newer["data"], dict):
+            return False
+        older = await (
+            await conn.execute(
+                "SELECT e.run_id, e.seq, e.data FROM runs r JOIN run_events e ON e.run_id = r.run_id "
+                "WHERE r.thread_id = %s AND r.run_id <> %s AND r.created_at <= (SELECT created_at FROM runs "
+                "WHERE run_id = %s) AND e.event = %s AND e.base_seq IS NULL AND e.base_run IS NULL "
+                "ORDER BY r.created_at DESC, e.seq LIMIT 1",
+                (thread_id, run_id, run_id, VALUES),
+            )
+        ).fetchone()
+        if older is None or not isinstance(older["data"], dict):
+            return False
+        delta = back_delta(older["data"], newer["data"])
+        await conn.execute(
+            "UPDATE run_events SET data = %s, base_run = %s, base_seq = %s WHERE run_id = %s AND seq = %s "
+            "AND base_run IS NULL AND EXISTS (SELECT 1 FROM runs WHERE run_id = %s)",
+            (Jsonb(delta), run_id, newer["seq"], older["run_id"], older["seq"], run_id),
+        )
+    return True
+
+
+async def materialize_dependents(conn: AsyncConnection[DictRow], run_id: uuid.UUID) -> None:
+    """Before run `run_id`'s events go: store whole again every first event that was kept against it."""
+    dependents = await (
+        await conn.execute("SELECT run_id, seq FROM run_events WHERE base_run = %s", (run_id,))
+    ).fetchall()
+    for row in dependents:
+        state = await _values_at(conn, row["run_id"], row["seq"])
+        await conn.execute(
+            "UPDATE run_events SET data = %s, base_run = NULL, base_seq = NULL WHERE run_id = %s AND seq = %s",
+            (Jsonb(state), row["run_id"], row["seq"]),
+        )
 
 
 async def last_seq(pool: Pool, run_id: uuid.UUID) -> int:

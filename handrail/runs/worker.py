@@ -104,12 +104,13 @@ class Worker:
             self._slot_freed.set()
 
     async def _prune(self, run: dict[str, Any]) -> None:
-        """The client has its answer: drop the thread's superseded checkpoints while they are few. A
-        failure costs nothing but space; the periodic pass tries again."""
+        """The client has its answer: drop the thread's superseded checkpoints while they are few, and
+        keep the previous run's whole-state event as a change from this run's. A failure costs nothing
+        but space; the periodic pass prunes again."""
         try:
-            await prune.prune_thread(
-                self._services.pool, str(run["thread_id"]), keep=self._services.settings.checkpoints_keep
-            )
+            pool = self._services.pool
+            await prune.prune_thread(pool, str(run["thread_id"]), keep=self._services.settings.checkpoints_keep)
+            await repo.compact_previous_keyframe(pool, run["thread_id"], run["run_id"])
         except Exception:
             logger.warning("prune.thread_failed", extra={"thread_id": str(run["thread_id"])}, exc_info=True)
 

@@ -185,3 +185,32 @@ async def test_event_logs_past_their_retention_are_pruned_down_to_the_end_marker
     assert [r["event"] for r in rows] == ["__end__"] and rows[0]["data"]["pruned"] is True
     assert await alice.runs.join(tid, run["run_id"]) is None
     assert (await alice.runs.get(tid, run["run_id"]))["status"] == "success"
+
+
+async def test_only_the_newest_run_keeps_the_whole_state_and_older_runs_still_replay(alice, pool):
+    tid = (await alice.threads.create())["thread_id"]
+    first = [p async for p in alice.runs.stream(tid, "agent", input=user("what is 2+2"), stream_mode="values")]
+    first_id, first_values = first[0].data["run_id"], [p.data for p in first if p.event == "values"]
+    second = [p async for p in alice.runs.stream(tid, "agent", input=user(QUESTION), stream_mode="values")]
+    second_id = second[0].data["run_id"]
+
+    async def compacted() -> bool:
+        return (await stored_values(pool, first_id))[0]["data"] != first_values[0]
+
+    await eventually(compacted)
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT base_run, data FROM run_events WHERE run_id = %s AND event = 'values' ORDER BY seq LIMIT 1",
+                (first_id,),
+            )
+        ).fetchone()
+    assert str(row["base_run"]) == second_id and "what is 2+2" not in str(row["data"])
+
+    async def replayed(run_id: str) -> list[dict]:
+        return [p.data async for p in alice.runs.join_stream(tid, run_id, last_event_id="-") if p.event == "values"]
+
+    assert await replayed(first_id) == first_values
+    assert (await alice.runs.join(tid, first_id))["messages"] == first_values[-1]["messages"]
+    await alice.runs.delete(tid, second_id)  # what the first run's events were kept against
+    assert await replayed(first_id) == first_values
