@@ -104,7 +104,9 @@ class Settings(BaseSettings):
         60.0, ge=0, description="Stateless runs' threads are deleted this long after the run ends."
     )
     checkpoints_keep: int = Field(
-        20, ge=1, description="Checkpoints kept per thread once its runs finish (plus fork points); older ones are pruned."
+        20,
+        ge=1,
+        description="Checkpoints kept per thread once its runs finish (plus fork points); older ones are pruned.",
     )
     run_events_retention_s: float = Field(
         86400.0, ge=0, description="A finished run's stream events are kept this long for replay, then pruned."
