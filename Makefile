@@ -36,11 +36,8 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install  ## figures only, never asserted: throughput, statements per run, crash recovery, hostile input
-	$(PY) -m bench.run
-	$(PY) -m bench.statements
-	$(PY) -m bench.recovery
-	$(PY) -m bench.abuse
+bench: install  ## figures only, never asserted: every cell of issue 12 side by side; JSON report in bench/out/
+	$(PY) -m bench
 
 dev: install  ## LangGraph Studio against `langgraph dev` (needs: pip install "langgraph-cli[inmem]")
 	$(VENV)/bin/langgraph dev --no-browser --port 2024

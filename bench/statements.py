@@ -13,15 +13,14 @@ import collections
 import os
 import re
 import sys
-import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
-ADMIN = os.environ.get("BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.common import QUESTION, admin_url, scratch_database
+
 LOG = Path(os.environ.get("BENCH_POSTGRES_LOG", "/var/log/postgresql/postgresql-15-main.log"))
-QUESTION = {"messages": [{"role": "user", "content": "what is (2+3)*4 and what time is it in Tokyo?"}]}
 _STATEMENT = re.compile(r"@(?P<db>\S+) LOG:  (?:statement|execute [^:]*): (?P<sql>.*)")
 KINDS = (
     ("connection check", r"^\s*$|^SELECT 1$"),
@@ -40,7 +39,7 @@ def kind_of(sql: str) -> str:
     return next((name for name, pattern in KINDS if re.search(pattern, sql)), "other")
 
 
-async def drive(dsn: str, runs: int) -> None:
+async def drive(dsn: str, runs: int) -> dict[str, Any]:
     from langgraph_sdk import get_client
 
     from handrail.settings import Settings
@@ -56,14 +55,14 @@ async def drive(dsn: str, runs: int) -> None:
             thread = await client.threads.create()
             await client.runs.wait(thread["thread_id"], "agent", input=QUESTION)
         await asyncio.sleep(1.0)  # background bookkeeping (heartbeats excluded below) settles
-        report(dsn, start, runs)
+        return count(dsn, start, runs)
 
 
 def make_conninfo_db(dsn: str) -> str:
     return psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]  # type: ignore[return-value]
 
 
-def report(dsn: str, start: int, runs: int) -> None:
+def count(dsn: str, start: int, runs: int) -> dict[str, Any]:
     name = make_conninfo_db(dsn)
     with LOG.open("rb") as log:
         log.seek(start)
@@ -79,27 +78,35 @@ def report(dsn: str, start: int, runs: int) -> None:
         match = _STATEMENT.search(entry)
         if match and match["db"] == name:
             counts[kind_of(match["sql"].strip())] += 1
-    total = sum(counts.values())
-    sys.stdout.write(f"SQL statements per run (threads.create + runs.wait, {runs} runs, 2 workers idle-polling)\n")
-    for kind, n in counts.most_common():
-        sys.stdout.write(f"  {kind:<22} {n / runs:7.1f}\n")
-    sys.stdout.write(f"  {'total':<22} {total / runs:7.1f}\n")
+    return {
+        "runs": runs,
+        "per_run": {kind: n / runs for kind, n in counts.most_common()},
+        "total_per_run": sum(counts.values()) / runs,
+    }
+
+
+async def statements_per_run(admin: str, runs: int = 20) -> dict[str, Any]:
+    """Statements per run by kind, or `{"skipped": why}` when the server log cannot be read."""
+    if not os.access(LOG, os.R_OK):
+        return {"skipped": f"cannot read the server log {LOG} (BENCH_POSTGRES_LOG)"}
+    async with scratch_database(admin, "handrail_stmts") as dsn:
+        name = make_conninfo_db(dsn)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")  # every session from now on
+        return await drive(dsn, runs)
+
+
+def render(result: dict[str, Any]) -> str:
+    if "skipped" in result:
+        return f"SQL statements per run: skipped, {result['skipped']}\n"
+    lines = [f"SQL statements per run (threads.create + runs.wait, {result['runs']} runs, 2 workers idle-polling)"]
+    lines += [f"  {kind:<22} {n:7.1f}" for kind, n in result["per_run"].items()]
+    lines.append(f"  {'total':<22} {result['total_per_run']:7.1f}")
+    return "\n".join(lines) + "\n"
 
 
 async def main() -> None:
-    if not os.access(LOG, os.R_OK):
-        sys.stdout.write(f"SQL statements per run: skipped, cannot read the server log {LOG} (BENCH_POSTGRES_LOG)\n")
-        return
-    runs = int(os.environ.get("BENCH_RUNS", "20"))
-    name = f"handrail_stmts_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        admin.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")  # every session from now on
-    try:
-        await drive(make_conninfo(ADMIN, dbname=name), runs)
-    finally:
-        with psycopg.connect(ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sys.stdout.write(render(await statements_per_run(admin_url(), int(os.environ.get("BENCH_RUNS", "20")))))
 
 
 if __name__ == "__main__":
