@@ -1,19 +1,41 @@
-"""Handrail's checkpointer: LangGraph's Postgres saver on the same tables, with fewer round trips.
+"""Handrail's checkpointer: LangGraph's Postgres saver on the same tables, with fewer waits.
 
-The stock saver writes a task's pending writes with `executemany`, one INSERT per write: 42 of the 108
-statements of a two-tool run (bench/statements.py). Here they go in one INSERT over `unnest` arrays,
-with the same conflict rules, so what is stored (and how LangGraph reads it back) does not change.
+Measured (bench/steps.py, bench/statements.py) and changed, each keeping what is stored, and how
+LangGraph reads it back, exactly as the stock saver has it (tests/integration/test_saver.py):
+
+- The stock saver takes one `asyncio.Lock` around every statement, even on a pool, so every run of a
+  process queued behind every other run's checkpoint writes. On a pool each call has its own
+  connection, so the lock is only kept for a single shared connection.
+- A task's pending writes were one INSERT per write (`executemany`); here one INSERT over `unnest`.
+- A checkpoint was a pipeline of an `executemany` of blobs plus an INSERT; here one statement.
+- Serialising small values on a thread cost more than serialising them (a thread hop per step);
+  only large values (a long message history) are serialised off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import WRITES_IDX_MAP
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    get_serializable_checkpoint_metadata,
+)
+from langgraph.checkpoint.postgres import _ainternal
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
+from psycopg import AsyncCursor
+from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
 
 _COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob"
 _ROWS = (
@@ -27,9 +49,93 @@ _ROWS = (
 UPSERT_WRITES = _ROWS + "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
 INSERT_WRITES = _ROWS + "DO NOTHING"
 
+# The blobs of the channels that changed and the checkpoint that names their versions, in one statement.
+PUT_CHECKPOINT = """
+WITH blobs AS (
+    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
+    SELECT %(thread)s, %(ns)s, * FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
+                                             %(blobs)s::bytea[])
+    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
+)
+INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
+VALUES (%(thread)s, %(ns)s, %(id)s, %(parent)s, %(checkpoint)s, %(metadata)s)
+ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
+DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
+"""
+
+LARGE_LIST = 64  # a list value this long (a long conversation) is serialised on a worker thread
+
+
+def _large(values: Any) -> bool:
+    return any(isinstance(v, list | tuple) and len(v) > LARGE_LIST for v in values)
+
+
+def _dumps(obj: Any) -> bytes | str:
+    """orjson when it can (several times faster than json for a checkpoint), json when it cannot
+    (an int beyond 64 bits, a key that is not a string: metadata is the caller's)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj)
+
 
 class HandrailSaver(AsyncPostgresSaver):
-    """AsyncPostgresSaver whose `aput_writes` is one statement per task instead of one per write."""
+    """AsyncPostgresSaver with no process-wide lock on a pool, and one statement per checkpoint and per
+    task's writes."""
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        if not isinstance(self.conn, AsyncConnectionPool) or self.pipe is not None:
+            async with super()._cursor(pipeline=pipeline) as cur:
+                yield cur
+            return
+        # Every statement here is a single one, so it needs no pipeline or transaction of its own.
+        async with _ainternal.get_connection(self.conn) as conn, conn.cursor(binary=True, row_factory=dict_row) as cur:
+            yield cur
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        configurable = config["configurable"]
+        thread_id, checkpoint_ns = configurable["thread_id"], configurable["checkpoint_ns"]
+        copy = checkpoint.copy()
+        copy["channel_values"] = copy["channel_values"].copy()
+        # As the stock saver: primitives stay inline in the checkpoint, anything else becomes a blob.
+        blob_values: dict[str, Any] = {}
+        for key, value in checkpoint["channel_values"].items():
+            if isinstance(value, _DeltaSnapshot):
+                blob_values[key] = copy["channel_values"].pop(key)
+                copy["channel_values"][key] = True
+            elif value is None or isinstance(value, str | int | float | bool):
+                pass
+            else:
+                blob_values[key] = copy["channel_values"].pop(key)
+        versions = {k: v for k, v in new_versions.items() if k in blob_values}
+        if _large(blob_values.values()):
+            rows = await asyncio.to_thread(self._dump_blobs, thread_id, checkpoint_ns, blob_values, versions)
+        else:
+            rows = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
+        params = {
+            "thread": thread_id,
+            "ns": checkpoint_ns,
+            "channels": [r[2] for r in rows],
+            "versions": [r[3] for r in rows],
+            "types": [r[4] for r in rows],
+            "blobs": [r[5] for r in rows],
+            "id": checkpoint["id"],
+            "parent": configurable.get("checkpoint_id"),
+            "checkpoint": Jsonb(copy, dumps=_dumps),
+            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata), dumps=_dumps),
+        }
+        async with self._cursor() as cur:
+            await cur.execute(PUT_CHECKPOINT, params)
+        return {
+            "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}
+        }
 
     async def aput_writes(
         self,
@@ -42,15 +148,11 @@ class HandrailSaver(AsyncPostgresSaver):
             return
         upsert = all(channel in WRITES_IDX_MAP for channel, _ in writes)
         conf = config["configurable"]
-        rows = await asyncio.to_thread(
-            self._dump_writes,
-            conf["thread_id"],
-            conf["checkpoint_ns"],
-            conf["checkpoint_id"],
-            task_id,
-            task_path,
-            writes,
-        )
+        args = (conf["thread_id"], conf["checkpoint_ns"], conf["checkpoint_id"], task_id, task_path, writes)
+        if _large(value for _, value in writes):
+            rows = await asyncio.to_thread(self._dump_writes, *args)
+        else:
+            rows = self._dump_writes(*args)
         # executemany applied rows in order, so a later row for the same index won (upsert) or lost (insert);
         # one statement may not touch a row twice, so keep the row that would have prevailed.
         by_idx: dict[int, tuple[Any, ...]] = {}
