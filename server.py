@@ -4,6 +4,7 @@ plus approvals. `create_app()` is the factory uvicorn serves; routes live in han
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -54,7 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await worker.start()
             logger.info(
                 "server.ready",
-                extra={"host": resolved.host, "port": resolved.port, "workers_in_process": resolved.workers},
+                extra={
+                    "host": resolved.host,
+                    "port": resolved.port,
+                    "workers_in_process": resolved.workers,
+                    "pid": os.getpid(),
+                    "worker_id": services.worker_id,
+                },
             )
             try:
                 yield

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import math
 import sys
 
 from handrail.logs import configure_logging
@@ -24,22 +23,6 @@ async def _migrate() -> None:
         )
 
 
-def _serve() -> None:
-    import uvicorn
-
-    settings = get_settings()
-    uvicorn.run(
-        "server:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        proxy_headers=False,
-        # Without a bound, one open stream (a join on a long run) would keep a SIGTERMed server alive.
-        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace_s)),
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="handrail", description=__doc__)
     parser.add_argument("command", choices=["serve", "migrate", "worker"])
@@ -48,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         asyncio.run(_migrate())
     elif args.command == "serve":
-        _serve()
+        from handrail.processes import serve
+
+        return serve(get_settings())
     else:
         from handrail.worker_main import run_worker_process
 

@@ -42,7 +42,9 @@ async def database_target(settings: Settings) -> AsyncIterator[DatabaseTarget]:
     """DATABASE_URL when set; otherwise start (and at exit release) an embedded Postgres in DATA_DIR."""
     dsn = settings.database_dsn()
     if dsn:
-        yield DatabaseTarget(dsn, "external", _redact(dsn))
+        # `serve` with several processes hands its children the embedded server it started, as DATABASE_URL.
+        embedded = _socket_dir(dsn) == str(settings.data_dir.resolve() / "pg")
+        yield DatabaseTarget(dsn, "embedded" if embedded else "external", _redact(dsn))
         return
     server = await asyncio.to_thread(_start_embedded, settings.data_dir)
     try:
@@ -141,6 +143,15 @@ class LazyPool:
                 self._pool = pool
         async with self._pool.connection() as conn:
             yield conn
+
+
+def _socket_dir(dsn: str) -> str | None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        return str(conninfo_to_dict(dsn).get("host", "")) or None
+    except Exception:
+        return None  # not ours to judge here: connecting reports it
 
 
 def _redact(dsn: str) -> str:
