@@ -23,6 +23,7 @@ from handrail.db import Pool
 logger = logging.getLogger("handrail.bus")
 
 PG_CHANNEL = "handrail_bus"
+SEPARATOR = "\n"  # several topics in one message; no topic contains a newline
 RECONNECT_S = 1.0
 
 
@@ -67,21 +68,29 @@ class Bus:
             if not self._subs[topic]:
                 del self._subs[topic]
 
-    def _deliver(self, topic: str) -> None:
-        for sub in list(self._subs.get(topic, ())):
-            sub.notify()
+    def _deliver(self, message: str) -> None:
+        for topic in message.split(SEPARATOR):
+            for sub in list(self._subs.get(topic, ())):
+                sub.notify()
 
-    async def publish(self, topic: str) -> None:
-        """Nudge every process listening on `topic`. Never raises: a lost nudge only costs latency
-        (waiters poll), while raising here would fail a run because Redis or a connection blinked."""
+    async def publish(self, *topics: str) -> None:
+        """Nudge every process listening on any of `topics`, in one message. Never raises: a lost nudge
+        only costs latency (waiters poll), while raising here would fail a run because Redis or a
+        connection blinked."""
+        message = SEPARATOR.join(topics)
         try:
-            await self._send(topic)
+            await self._send(message)
         except Exception:
-            logger.warning("bus.publish_failed", extra={"bus": self.kind, "topic": topic}, exc_info=True)
-            self._deliver(topic)  # local waiters still hear it
+            logger.warning("bus.publish_failed", extra={"bus": self.kind, "topics": topics}, exc_info=True)
+            self._deliver(message)  # local waiters still hear it
 
-    async def _send(self, topic: str) -> None:
-        self._deliver(topic)
+    def sql_notify(self, *topics: str) -> tuple[str, str] | None:
+        """(channel, payload) for a bus that a SQL statement can publish on with pg_notify, so that a
+        write and its nudge take one round trip (and arrive together: NOTIFY is sent at commit)."""
+        return None
+
+    async def _send(self, message: str) -> None:
+        self._deliver(message)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name=f"bus-{self.kind}")
@@ -113,9 +122,12 @@ class PostgresBus(Bus):
         super().__init__()
         self._dsn, self._pool = dsn, pool
 
-    async def _send(self, topic: str) -> None:
+    async def _send(self, message: str) -> None:
         async with self._pool.connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, topic))
+            await conn.execute("SELECT pg_notify(%s, %s)", (PG_CHANNEL, message))
+
+    def sql_notify(self, *topics: str) -> tuple[str, str] | None:
+        return PG_CHANNEL, SEPARATOR.join(topics)
 
     async def _listen(self) -> None:
         async with await psycopg.AsyncConnection.connect(self._dsn, autocommit=True) as conn:
@@ -131,8 +143,8 @@ class RedisBus(Bus):
         super().__init__()
         self._redis, self._channel = client, f"{prefix}bus"
 
-    async def _send(self, topic: str) -> None:
-        await self._redis.publish(self._channel, json.dumps(topic))
+    async def _send(self, message: str) -> None:
+        await self._redis.publish(self._channel, json.dumps(message))
 
     async def _listen(self) -> None:
         pubsub = self._redis.pubsub()

@@ -157,6 +157,8 @@ async def _stream(services: Services, run: dict[str, Any], payload: Any, values:
     kwargs = run["kwargs"]
     requested = kwargs["stream_mode"]
     modes = sorted({STREAM_MODES[m] for m in requested})
+    topic = repo.events_topic(run["run_id"])
+    nudge = services.bus.sql_notify(topic)  # None: the bus is not Postgres, publish separately
     async for ns, mode, chunk in services.graph.astream(
         payload,
         run_config(run),
@@ -172,15 +174,17 @@ async def _stream(services: Services, run: dict[str, Any], payload: Any, values:
         event = "messages" if mode == "messages" else mode
         if ns:
             event = "|".join([event, *ns])
+        base: int | None = None
         if event == VALUES:
             data, is_delta = values.encode(chunk)
-            values.seq = await repo.append_event(
-                services.pool, run["run_id"], event, data, values.seq if is_delta else None
-            )
+            base = values.seq if is_delta else None
         else:
             data = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
-            await repo.append_event(services.pool, run["run_id"], event, data)
-        await services.bus.publish(repo.events_topic(run["run_id"]))
+        seq = await repo.append_event(services.pool, run["run_id"], event, data, base, notify=nudge)
+        if event == VALUES:
+            values.seq = seq
+        if nudge is None:
+            await services.bus.publish(topic)
 
 
 def _debug_payload(chunk: Any) -> Any:
@@ -255,8 +259,7 @@ async def finalize(
 
 async def announce_end(services: Services, run_id: object) -> None:
     """Wake both kinds of readers of a run that is now final: streams, and waits for its output."""
-    await services.bus.publish(repo.events_topic(run_id))
-    await services.bus.publish(repo.end_topic(run_id))
+    await services.bus.publish(repo.events_topic(run_id), repo.end_topic(run_id))
 
 
 async def rollback(services: Services, run: dict[str, Any]) -> None:

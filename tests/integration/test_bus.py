@@ -50,3 +50,36 @@ async def test_redis_bus_carries_a_nudge_between_two_listeners():
     finally:
         await receiver.close()
         await client.aclose()
+
+
+async def test_one_message_wakes_every_topic_it_names_and_no_other(database_url, pool):
+    sender, receiver = PostgresBus(database_url, pool), PostgresBus(database_url, pool)
+    await receiver.start()
+    first, second, other = (f"run:{uuid.uuid4()}" for _ in range(3))
+    try:
+        async with receiver.subscribe(first) as a, receiver.subscribe(second) as b, receiver.subscribe(other) as c:
+            await nudge_until_heard(sender, a, first)  # the listener is up
+            await sender.publish(first, second)
+            assert await a.wait(2) and await b.wait(2)
+            assert not await c.wait(0.2)
+    finally:
+        await receiver.close()
+
+
+async def test_a_write_and_its_nudge_can_be_one_statement(database_url, pool):
+    receiver = PostgresBus(database_url, pool)
+    await receiver.start()
+    topic = f"run:{uuid.uuid4()}"
+    channel, payload = receiver.sql_notify(topic) or ("", "")
+    try:
+        async with receiver.subscribe(topic) as sub:
+            for _ in range(50):  # until the listener is up
+                async with pool.connection() as conn:
+                    await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+                if await sub.wait(0.1):
+                    break
+            else:
+                raise AssertionError("a nudge sent from SQL never arrived")
+    finally:
+        await receiver.close()
+    assert RedisBus(None, "x:").sql_notify(topic) is None, "Redis nudges cannot ride on a SQL statement"
