@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 import redis.exceptions
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_error_bodies(app)
     # Outermost last: CORS, then ErrorResponses (so even a 500 carries CORS headers), then the request limits,
     # which answer before any route, dependency or database is touched.
-    app.middleware("http")(_json_labelled_text)
+    app.add_middleware(StudioQuirks)
     app.add_middleware(RequestLimits, max_body_bytes=resolved.max_body_bytes, max_json_depth=resolved.max_json_depth)
     app.add_middleware(ErrorResponses)
     app.add_middleware(
@@ -90,19 +90,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["*"],
         allow_credentials=True,
         expose_headers=["content-location", "location", "x-pagination-total", "x-pagination-next"],
+        # Studio is a hosted page calling a server on the user's machine or network: browsers ask first.
+        allow_private_network=True,
     )
     return app
 
 
-async def _json_labelled_text(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Studio may send JSON labelled text/plain; treat it as JSON. Preflights may ask for private network."""
-    if request.headers.get("content-type", "").startswith("text/plain"):
-        headers = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
-        request.scope["headers"] = [*headers, (b"content-type", b"application/json")]
-    response = await call_next(request)
-    if request.method == "OPTIONS" and request.headers.get("access-control-request-private-network"):
-        response.headers["Access-Control-Allow-Private-Network"] = "true"
-    return response
+class StudioQuirks:
+    """Studio may send JSON labelled text/plain: it is read as JSON. A plain ASGI middleware: Starlette's
+    BaseHTTPMiddleware wraps every response in an extra stream and task."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(
+            k == b"content-type" and v.startswith(b"text/plain") for k, v in scope["headers"]
+        ):
+            relabelled = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*relabelled, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
 
 
 class ErrorResponses:
