@@ -35,16 +35,16 @@ class ValuesEncoder:
     def __init__(self) -> None:
         self._objects: dict[str, Any] | None = None
         self.state: dict[str, Any] | None = None  # JSON of the last recorded values event
-        self.seq: int | None = None  # its seq
+        self.seq: int | None = None  # its seq, once written
 
     def encode(self, chunk: Any) -> tuple[Any, bool]:
-        """(what to store, whether it is a delta against `self.seq`)."""
+        """(what to store, whether it is a delta against the previous `values` event of the run)."""
         if not isinstance(chunk, Mapping):
             self._objects, self.state = None, None
             return to_json(chunk), False
         current = dict(chunk)
         before, state = self._objects, self.state
-        if before is None or state is None or self.seq is None:
+        if before is None or state is None:
             self._objects, self.state = current, to_json(current)
             return dict(self.state), False  # a copy: later deltas replace keys of self.state
         delta: dict[str, Any] = {}

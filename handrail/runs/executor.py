@@ -16,6 +16,7 @@ from graph.context import LimitError, RunContext
 from handrail import approvals, notify, threads
 from handrail.logs import run_id_var, thread_id_var
 from handrail.runs import repo
+from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
 from handrail.runs.schemas import STREAM_MODES
 from handrail.serialize import to_json
@@ -121,9 +122,13 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     kwargs = run["kwargs"]
     status, error = "success", None
     values = ValuesEncoder()
+    topic = repo.events_topic(run_id)
+    writer = EventWriter(
+        services.pool, run_id, notify=services.bus.sql_notify(topic), publish=lambda: services.bus.publish(topic)
+    )
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, graph_input(run), values)
+            await _stream(services, run, graph_input(run), values, writer)
     except asyncio.CancelledError:
         stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
@@ -142,6 +147,16 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     except Exception as exc:
         logger.exception("run.failed")
         status, error = "error", error_body(exc)
+    finally:
+        # Everything the graph emitted is recorded before the run's end is (the end marker comes last).
+        lost = await _close(writer)
+    if lost is not None:
+        if isinstance(lost, INFRASTRUCTURE_ERRORS):
+            stop.handled = True
+            raise lost  # as above: the run is retried from its last checkpoint, its events with it
+        logger.error("run.events_lost", exc_info=lost)
+        status, error = "error", error_body(lost)
+    values.seq = writer.last_values_seq
     if error is not None:
         await repo.append_event(services.pool, run_id, "error", error)
     # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
@@ -153,12 +168,11 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     logger.info("run.finished", extra={"status": status, "attempt": run["attempt"], "graph_kwargs": list(kwargs)})
 
 
-async def _stream(services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder) -> None:
+async def _stream(
+    services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder, writer: EventWriter
+) -> None:
     kwargs = run["kwargs"]
-    requested = kwargs["stream_mode"]
-    modes = sorted({STREAM_MODES[m] for m in requested})
-    topic = repo.events_topic(run["run_id"])
-    nudge = services.bus.sql_notify(topic)  # None: the bus is not Postgres, publish separately
+    modes = sorted({STREAM_MODES[m] for m in kwargs["stream_mode"]})
     async for ns, mode, chunk in services.graph.astream(
         payload,
         run_config(run),
@@ -174,17 +188,24 @@ async def _stream(services: Services, run: dict[str, Any], payload: Any, values:
         event = "messages" if mode == "messages" else mode
         if ns:
             event = "|".join([event, *ns])
-        base: int | None = None
         if event == VALUES:
             data, is_delta = values.encode(chunk)
-            base = values.seq if is_delta else None
+            writer.add(event, data, delta=is_delta)
         else:
-            data = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
-        seq = await repo.append_event(services.pool, run["run_id"], event, data, base, notify=nudge)
-        if event == VALUES:
-            values.seq = seq
-        if nudge is None:
-            await services.bus.publish(topic)
+            writer.add(event, _debug_payload(chunk) if mode == "debug" else to_json(chunk))
+
+
+async def _close(writer: EventWriter) -> Exception | None:
+    """Wait for the run's events to be written, and say what stopped the writer, if anything did. A run
+    cancelled meanwhile still waits: the end marker must come after its events."""
+    while True:
+        try:
+            await writer.close()
+            return None
+        except asyncio.CancelledError:
+            continue  # the worker repeats its cancel until the run has seen it; it has
+        except Exception as exc:
+            return exc
 
 
 def _debug_payload(chunk: Any) -> Any:
