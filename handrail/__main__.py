@@ -1,4 +1,4 @@
-"""`python -m handrail serve | migrate | worker`: the service's command line."""
+"""`python -m handrail serve | migrate | worker | prune`: the service's command line."""
 
 from __future__ import annotations
 
@@ -25,11 +25,22 @@ async def _migrate() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="handrail", description=__doc__)
-    parser.add_argument("command", choices=["serve", "migrate", "worker"])
+    parser.add_argument("command", choices=["serve", "migrate", "worker", "prune"])
+    parser.add_argument("--keep", type=int, help="prune: checkpoints kept per thread (default CHECKPOINTS_KEEP)")
+    parser.add_argument(
+        "--events-older-than",
+        type=float,
+        metavar="SECONDS",
+        help="prune: event logs of runs finished longer ago (default RUN_EVENTS_RETENTION_S)",
+    )
     args = parser.parse_args(argv)
     configure_logging(get_settings().log_level)
     if args.command == "migrate":
         asyncio.run(_migrate())
+    elif args.command == "prune":
+        from handrail.prune import run_cli
+
+        asyncio.run(run_cli(get_settings(), args.keep, args.events_older_than))
     elif args.command == "serve":
         from handrail.processes import serve
 

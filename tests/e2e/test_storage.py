@@ -3,6 +3,10 @@ pruning, POST /threads/prune. Readers must never see the difference."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+
 import httpx
 import pytest
 
@@ -214,3 +218,32 @@ async def test_only_the_newest_run_keeps_the_whole_state_and_older_runs_still_re
     assert (await alice.runs.join(tid, first_id))["messages"] == first_values[-1]["messages"]
     await alice.runs.delete(tid, second_id)  # what the first run's events were kept against
     assert await replayed(first_id) == first_values
+
+
+async def test_the_prune_command_prunes_and_says_what_it_did(alice, pool, database_url):
+    tid = (await alice.threads.create())["thread_id"]
+    for _ in range(2):
+        await alice.runs.wait(tid, "agent", input=user("what is 2+2"))
+    await settled(pool, tid)
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE threads SET pruned_at = NULL WHERE thread_id = %s", (tid,))
+    before = await checkpoint_ids(pool, tid)
+
+    command = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "handrail",
+        "prune",
+        "--keep",
+        "2",
+        "--events-older-than",
+        "3600",
+        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "ERROR"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(command.communicate(), timeout=60)
+
+    assert command.returncode == 0
+    assert out.decode().startswith("pruned ") and "checkpoints of" in out.decode()
+    assert len(await checkpoint_ids(pool, tid)) < len(before)
+    assert (await alice.threads.get_state(tid))["values"]["final_answer"]
