@@ -15,12 +15,10 @@ LangGraph reads it back, exactly as the stock saver has it (tests/integration/te
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     WRITES_IDX_MAP,
@@ -36,6 +34,8 @@ from psycopg import AsyncCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
+
+from handrail.serialize import dumps_json
 
 _COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob"
 _ROWS = (
@@ -68,15 +68,6 @@ LARGE_LIST = 64  # a list value this long (a long conversation) is serialised on
 
 def _large(values: Any) -> bool:
     return any(isinstance(v, list | tuple) and len(v) > LARGE_LIST for v in values)
-
-
-def _dumps(obj: Any) -> bytes | str:
-    """orjson when it can (several times faster than json for a checkpoint), json when it cannot
-    (an int beyond 64 bits, a key that is not a string: metadata is the caller's)."""
-    try:
-        return orjson.dumps(obj)
-    except TypeError:
-        return json.dumps(obj)
 
 
 class HandrailSaver(AsyncPostgresSaver):
@@ -128,8 +119,8 @@ class HandrailSaver(AsyncPostgresSaver):
             "blobs": [r[5] for r in rows],
             "id": checkpoint["id"],
             "parent": configurable.get("checkpoint_id"),
-            "checkpoint": Jsonb(copy, dumps=_dumps),
-            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata), dumps=_dumps),
+            "checkpoint": Jsonb(copy, dumps=dumps_json),
+            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata), dumps=dumps_json),
         }
         async with self._cursor() as cur:
             await cur.execute(PUT_CHECKPOINT, params)

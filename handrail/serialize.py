@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import orjson
 from langchain_core.messages import BaseMessage
 from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
@@ -41,3 +43,12 @@ def to_json(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_json(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     return str(obj)
+
+
+def dumps_json(obj: Any) -> bytes | str:
+    """JSON text for Postgres: orjson (several times faster than json on a long conversation), json
+    where orjson refuses (a key that is not a string, an int beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj)

@@ -91,29 +91,6 @@ def apply(base: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return state
 
 
-def back_delta(older: dict[str, Any], newer: dict[str, Any]) -> dict[str, Any]:
-    """The delta that turns `newer` back into `older`: for a conversation, mostly "the first n messages"."""
-    delta: dict[str, Any] = {}
-    dropped = [k for k in newer if k not in older]
-    changed: dict[str, Any] = {}
-    cut: dict[str, int] = {}
-    for key, value in older.items():
-        later = newer.get(key, _MISSING)
-        if later == value:
-            continue
-        if isinstance(value, list) and isinstance(later, list) and later[: len(value)] == value:
-            cut[key] = len(value)
-        else:
-            changed[key] = value
-    if dropped:
-        delta["drop"] = dropped
-    if changed:
-        delta["set"] = changed
-    if cut:
-        delta["truncate"] = cut
-    return delta
-
-
 class ValuesDecoder:
     """A reader's view of one run's `values` events: whole states, rebuilt in order. Holds the last one,
     so a reader that follows the stream applies each delta once; a reader that starts in the middle

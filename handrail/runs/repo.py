@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import NotFound
-from handrail.runs.events import VALUES, ValuesDecoder, apply, back_delta
+from handrail.runs.events import VALUES, ValuesDecoder, apply
 
 logger = logging.getLogger("handrail.runs")
 
@@ -448,37 +448,50 @@ SELECT data, base_run, base_seq FROM chain ORDER BY depth
 """
 
 
+# The previous run's first `values` event, kept as the change back from this run's first one, computed
+# where the data is: the two states never travel to Python. For a conversation the change is "the first
+# n messages" (truncate); a key whose old value is not a prefix of the new one is stored whole (set).
+_COMPACT = """
+WITH newer AS (
+    SELECT seq, data FROM run_events
+    WHERE run_id = %(run)s AND event = 'values' AND base_seq IS NULL AND base_run IS NULL
+      AND jsonb_typeof(data) = 'object'
+    ORDER BY seq LIMIT 1
+), older AS (
+    SELECT e.run_id, e.seq, e.data FROM runs r JOIN run_events e ON e.run_id = r.run_id
+    WHERE r.thread_id = %(thread)s AND r.run_id <> %(run)s
+      AND r.created_at <= (SELECT created_at FROM runs WHERE run_id = %(run)s)
+      AND e.event = 'values' AND e.base_seq IS NULL AND e.base_run IS NULL AND jsonb_typeof(e.data) = 'object'
+    ORDER BY r.created_at DESC, e.seq LIMIT 1
+), parts AS (
+    SELECT o.key, o.value AS old, newer.data -> o.key AS new,
+           jsonb_typeof(o.value) = 'array' AND jsonb_typeof(newer.data -> o.key) = 'array'
+           AND jsonb_array_length(o.value) <= jsonb_array_length(newer.data -> o.key)
+           AND o.value = coalesce((
+               SELECT jsonb_agg(x ORDER BY i) FROM jsonb_array_elements(newer.data -> o.key) WITH ORDINALITY t(x, i)
+               WHERE i <= jsonb_array_length(o.value)), '[]'::jsonb) AS prefix
+    FROM older, newer, jsonb_each(older.data) o
+), delta AS (
+    SELECT coalesce((SELECT jsonb_build_object('set', jsonb_object_agg(key, old))
+                     FROM parts WHERE new IS DISTINCT FROM old AND NOT prefix HAVING count(*) > 0), '{}')
+        || coalesce((SELECT jsonb_build_object('truncate', jsonb_object_agg(key, jsonb_array_length(old)))
+                     FROM parts WHERE new IS DISTINCT FROM old AND prefix HAVING count(*) > 0), '{}')
+        || coalesce((SELECT jsonb_build_object('drop', jsonb_agg(k)) FROM newer, older, jsonb_object_keys(newer.data) k
+                     WHERE NOT older.data ? k HAVING count(*) > 0), '{}') AS data
+)
+UPDATE run_events e SET data = delta.data, base_run = %(run)s, base_seq = newer.seq
+FROM older, newer, delta
+WHERE e.run_id = older.run_id AND e.seq = older.seq AND e.base_run IS NULL
+RETURNING e.seq
+"""
+
+
 async def compact_previous_keyframe(pool: Pool, thread_id: object, run_id: uuid.UUID) -> bool:
     """Keep the previous run's first `values` event as the change back from this run's first one, so
     that only the newest run of a thread stores the whole state. False if there was nothing to do."""
     async with pool.connection() as conn:
-        newer = await (
-            await conn.execute(
-                "SELECT seq, data FROM run_events WHERE run_id = %s AND event = %s AND base_seq IS NULL "
-                "AND base_run IS NULL ORDER BY seq LIMIT 1",
-                (run_id, VALUES),
-            )
-        ).fetchone()
-        if newer is None or not isinstance(newer["data"], dict):
-            return False
-        older = await (
-            await conn.execute(
-                "SELECT e.run_id, e.seq, e.data FROM runs r JOIN run_events e ON e.run_id = r.run_id "
-                "WHERE r.thread_id = %s AND r.run_id <> %s AND r.created_at <= (SELECT created_at FROM runs "
-                "WHERE run_id = %s) AND e.event = %s AND e.base_seq IS NULL AND e.base_run IS NULL "
-                "ORDER BY r.created_at DESC, e.seq LIMIT 1",
-                (thread_id, run_id, run_id, VALUES),
-            )
-        ).fetchone()
-        if older is None or not isinstance(older["data"], dict):
-            return False
-        delta = back_delta(older["data"], newer["data"])
-        await conn.execute(
-            "UPDATE run_events SET data = %s, base_run = %s, base_seq = %s WHERE run_id = %s AND seq = %s "
-            "AND base_run IS NULL AND EXISTS (SELECT 1 FROM runs WHERE run_id = %s)",
-            (Jsonb(delta), run_id, newer["seq"], older["run_id"], older["seq"], run_id),
-        )
-    return True
+        row = await (await conn.execute(_COMPACT, {"run": run_id, "thread": thread_id})).fetchone()
+    return row is not None
 
 
 async def materialize_dependents(conn: AsyncConnection[DictRow], run_id: uuid.UUID) -> None:
