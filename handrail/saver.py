@@ -6,7 +6,7 @@ LangGraph reads it back, exactly as the stock saver has it (tests/integration/te
 - The stock saver takes one `asyncio.Lock` around every statement, even on a pool, so every run of a
   process queued behind every other run's checkpoint writes. On a pool each call has its own
   connection, so the lock is only kept for a single shared connection.
-- A task's pending writes were one INSERT per write (`executemany`); here one INSERT over `unnest`.
+- A task's pending writes were one INSERT per write (`executemany`); here one multi-row INSERT.
 - A checkpoint was a pipeline of an `executemany` of blobs plus an INSERT; here one statement.
 - Serialising small values on a thread cost more than serialising them (a thread hop per step);
   only large values (a long message history) are serialised off the event loop.
@@ -37,31 +37,36 @@ from psycopg_pool import AsyncConnectionPool
 
 from handrail.serialize import dumps_json
 
-_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob"
-_ROWS = (
-    f"INSERT INTO checkpoint_writes ({_COLUMNS}) "
-    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::int[], %s::text[], "
-    "%s::text[], %s::bytea[]) "
+# Rows go in as one multi-row VALUES list of scalar parameters: psycopg dumps Python lists as arrays
+# slowly (an INSERT over unnest() of arrays took 0.77 ms against 0.27 ms for the same row as scalars).
+_WRITES = (
+    "INSERT INTO checkpoint_writes "
+    "(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob) VALUES {rows} "
     "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) "
 )
+_WRITE_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
 # As the stock saver: writes to special channels (errors, interrupts, resumes) replace an earlier one
 # at the same index; ordinary writes are recorded once.
-UPSERT_WRITES = _ROWS + "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
-INSERT_WRITES = _ROWS + "DO NOTHING"
+UPSERT_WRITES = _WRITES + "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+INSERT_WRITES = _WRITES + "DO NOTHING"
 
-# The blobs of the channels that changed and the checkpoint that names their versions, in one statement.
-PUT_CHECKPOINT = """
-WITH blobs AS (
-    INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob)
-    SELECT %(thread)s, %(ns)s, * FROM unnest(%(channels)s::text[], %(versions)s::text[], %(types)s::text[],
-                                             %(blobs)s::bytea[])
-    ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING
-)
+_PUT = """
 INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-VALUES (%(thread)s, %(ns)s, %(id)s, %(parent)s, %(checkpoint)s, %(metadata)s)
+VALUES (%s, %s, %s, %s, %s, %s)
 ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
 DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
 """
+# The blobs of the channels that changed and the checkpoint that names their versions, in one statement.
+_PUT_WITH_BLOBS = (
+    "WITH blobs AS (INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
+    "VALUES {rows} ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)" + _PUT
+)
+_BLOB_ROW = "(%s, %s, %s, %s, %s, %s)"
+
+
+def _rows(template: str, count: int) -> str:
+    return ", ".join([template] * count)
+
 
 LARGE_LIST = 64  # a list value this long (a long conversation) is serialised on a worker thread
 
@@ -110,20 +115,17 @@ class HandrailSaver(AsyncPostgresSaver):
             rows = await asyncio.to_thread(self._dump_blobs, thread_id, checkpoint_ns, blob_values, versions)
         else:
             rows = self._dump_blobs(thread_id, checkpoint_ns, blob_values, versions)
-        params = {
-            "thread": thread_id,
-            "ns": checkpoint_ns,
-            "channels": [r[2] for r in rows],
-            "versions": [r[3] for r in rows],
-            "types": [r[4] for r in rows],
-            "blobs": [r[5] for r in rows],
-            "id": checkpoint["id"],
-            "parent": configurable.get("checkpoint_id"),
-            "checkpoint": Jsonb(copy, dumps=dumps_json),
-            "metadata": Jsonb(get_serializable_checkpoint_metadata(config, metadata), dumps=dumps_json),
-        }
+        checkpoint_row = (
+            thread_id,
+            checkpoint_ns,
+            checkpoint["id"],
+            configurable.get("checkpoint_id"),
+            Jsonb(copy, dumps=dumps_json),
+            Jsonb(get_serializable_checkpoint_metadata(config, metadata), dumps=dumps_json),
+        )
+        sql = _PUT_WITH_BLOBS.format(rows=_rows(_BLOB_ROW, len(rows))) if rows else _PUT
         async with self._cursor() as cur:
-            await cur.execute(PUT_CHECKPOINT, params)
+            await cur.execute(sql, [value for row in rows for value in row] + list(checkpoint_row))
         return {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}
         }
@@ -150,6 +152,6 @@ class HandrailSaver(AsyncPostgresSaver):
         for row in rows:
             if upsert or row[5] not in by_idx:
                 by_idx[row[5]] = row
-        columns = [list(column) for column in zip(*by_idx.values(), strict=True)]
+        sql = (UPSERT_WRITES if upsert else INSERT_WRITES).format(rows=_rows(_WRITE_ROW, len(by_idx)))
         async with self._cursor() as cur:
-            await cur.execute(UPSERT_WRITES if upsert else INSERT_WRITES, columns)
+            await cur.execute(sql, [value for row in by_idx.values() for value in row])
