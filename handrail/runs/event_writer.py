@@ -21,17 +21,17 @@ from handrail.runs.events import VALUES
 # base_seq of a `values` delta: the previous `values` event, either in the same batch (base_ord, its
 # position) or written before (base_abs).
 _INSERT = """
-WITH top AS (SELECT coalesce(max(seq), 0) AS seq FROM run_events WHERE run_id = %(run)s),
+WITH top AS (SELECT coalesce(max(seq), 0) AS seq FROM run_events WHERE run_id = %s),
 added AS (
     INSERT INTO run_events (run_id, seq, event, data, base_seq)
-    SELECT %(run)s, top.seq + e.ord, e.event, e.data, coalesce(top.seq + e.base_ord, e.base_abs)
-    FROM top, ROWS FROM (
-        unnest(%(events)s::text[]), jsonb_array_elements(%(datas)s::jsonb),
-        unnest(%(base_ord)s::int[]), unnest(%(base_abs)s::int[])
-    ) WITH ORDINALITY AS e(event, data, base_ord, base_abs, ord)
+    SELECT %s, top.seq + e.ord, e.event, e.data, coalesce(top.seq + e.base_ord, e.base_abs)
+    FROM top, (VALUES {rows}) AS e(ord, event, data, base_ord, base_abs)
     RETURNING seq
 )
 """
+# Scalar parameters, typed in the first row: psycopg dumps Python lists as arrays slowly.
+_FIRST_ROW = "(%s::int, %s::text, %s::jsonb, %s::int, %s::int)"
+_ROW = "(%s, %s, %s, %s, %s)"
 
 
 class EventWriter:
@@ -85,17 +85,14 @@ class EventWriter:
             base_abs.append(self.last_values_seq if delta and last_values is None else None)
             if event == VALUES:
                 last_values = position
-        sql = _INSERT + "SELECT array_agg(seq ORDER BY seq) AS seqs"
-        params: dict[str, Any] = {
-            "run": self._run_id,
-            "events": [e for e, _, _ in batch],
-            "datas": Jsonb([d for _, d, _ in batch]),
-            "base_ord": base_ord,
-            "base_abs": base_abs,
-        }
+        rows = ", ".join([_FIRST_ROW] + [_ROW] * (len(batch) - 1))
+        sql = _INSERT.format(rows=rows) + "SELECT array_agg(seq ORDER BY seq) AS seqs"
+        params: list[Any] = [self._run_id, self._run_id]
+        for position, (event, data, _) in enumerate(batch):
+            params += [position + 1, event, Jsonb(data), base_ord[position], base_abs[position]]
         if self._notify is not None:
-            sql += ", pg_notify(%(channel)s, %(payload)s)"
-            params |= {"channel": self._notify[0], "payload": self._notify[1]}
+            sql += ", pg_notify(%s, %s)"
+            params += [self._notify[0], self._notify[1]]
         async with self._pool.connection() as conn:
             row = await (await conn.execute(sql + " FROM added", params)).fetchone()
         seqs = row["seqs"] if row else None
