@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".handrail"), description="Where the embedded Postgres keeps its data.")
     pool_min_size: int = Field(1, ge=0, description="Postgres pool: connections kept open.")
     pool_max_size: int = Field(10, ge=1, description="Postgres pool: most connections at once.")
+    prepared_statements: bool = Field(
+        True, description="Prepare repeated statements on each connection (false behind pgbouncer < 1.21)."
+    )
     redis_url: SecretStr | None = Field(
         None, description="Redis URL for stream fan-out. Unset: Postgres LISTEN/NOTIFY is used."
     )
