@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -30,7 +31,7 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.postgres import _ainternal
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
-from psycopg import AsyncCursor
+from psycopg import AsyncCursor, AsyncRawCursor
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -39,33 +40,46 @@ from handrail.serialize import dumps_json
 
 # Rows go in as one multi-row VALUES list of scalar parameters: psycopg dumps Python lists as arrays
 # slowly (an INSERT over unnest() of arrays took 0.77 ms against 0.27 ms for the same row as scalars).
-_WRITES = (
-    "INSERT INTO checkpoint_writes "
-    "(thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob) VALUES {rows} "
-    "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) "
-)
-_WRITE_ROW = "(%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# The statements use Postgres' own $n placeholders through a raw cursor: psycopg re-parses a statement
+# with more than 50 parameters on every execution (the first checkpoint of a run has ~60).
+_WRITE_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, task_id, task_path, idx, channel, type, blob"
+_WRITE_CONFLICT = "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id, task_id, idx) "
 # As the stock saver: writes to special channels (errors, interrupts, resumes) replace an earlier one
 # at the same index; ordinary writes are recorded once.
-UPSERT_WRITES = _WRITES + "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
-INSERT_WRITES = _WRITES + "DO NOTHING"
-
-_PUT = """
-INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata)
-VALUES (%s, %s, %s, %s, %s, %s)
-ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id)
-DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata
-"""
-# The blobs of the channels that changed and the checkpoint that names their versions, in one statement.
-_PUT_WITH_BLOBS = (
-    "WITH blobs AS (INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, type, blob) "
-    "VALUES {rows} ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING)" + _PUT
-)
-_BLOB_ROW = "(%s, %s, %s, %s, %s, %s)"
+_UPSERT = "DO UPDATE SET channel = EXCLUDED.channel, type = EXCLUDED.type, blob = EXCLUDED.blob"
+_CHECKPOINT_COLUMNS = "thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, checkpoint, metadata"
+_BLOB_COLUMNS = "thread_id, checkpoint_ns, channel, version, type, blob"
 
 
-def _rows(template: str, count: int) -> str:
-    return ", ".join([template] * count)
+def _placeholders(rows: int, width: int, first: int = 1) -> str:
+    return ", ".join(
+        "(" + ", ".join(f"${first + row * width + column}" for column in range(width)) + ")" for row in range(rows)
+    )
+
+
+@lru_cache(maxsize=256)
+def writes_sql(rows: int, upsert: bool) -> str:
+    return (
+        f"INSERT INTO checkpoint_writes ({_WRITE_COLUMNS}) VALUES {_placeholders(rows, 9)} "
+        + _WRITE_CONFLICT
+        + (_UPSERT if upsert else "DO NOTHING")
+    )
+
+
+@lru_cache(maxsize=256)
+def put_sql(blobs: int) -> str:
+    """The blobs of the channels that changed and the checkpoint that names their versions, in one statement."""
+    put = (
+        f"INSERT INTO checkpoints ({_CHECKPOINT_COLUMNS}) VALUES {_placeholders(1, 6, blobs * 6 + 1)} "
+        "ON CONFLICT (thread_id, checkpoint_ns, checkpoint_id) "
+        "DO UPDATE SET checkpoint = EXCLUDED.checkpoint, metadata = EXCLUDED.metadata"
+    )
+    if not blobs:
+        return put
+    return (
+        f"WITH blobs AS (INSERT INTO checkpoint_blobs ({_BLOB_COLUMNS}) VALUES {_placeholders(blobs, 6)} "
+        f"ON CONFLICT (thread_id, checkpoint_ns, channel, version) DO NOTHING) {put}"
+    )
 
 
 LARGE_LIST = 64  # a list value this long (a long conversation) is serialised on a worker thread
@@ -87,6 +101,20 @@ class HandrailSaver(AsyncPostgresSaver):
             return
         # Every statement here is a single one, so it needs no pipeline or transaction of its own.
         async with _ainternal.get_connection(self.conn) as conn, conn.cursor(binary=True, row_factory=dict_row) as cur:
+            yield cur
+
+    @asynccontextmanager
+    async def _raw_cursor(self) -> AsyncIterator[AsyncRawCursor[DictRow]]:
+        """A cursor taking $n placeholders; as `_cursor`, locked only when the connection is shared."""
+        if isinstance(self.conn, AsyncConnectionPool) and self.pipe is None:
+            async with _ainternal.get_connection(self.conn) as conn, AsyncRawCursor(conn, row_factory=dict_row) as cur:
+                yield cur
+            return
+        async with (
+            self.lock,
+            _ainternal.get_connection(self.conn) as conn,
+            AsyncRawCursor(conn, row_factory=dict_row) as cur,
+        ):
             yield cur
 
     async def aput(
@@ -123,9 +151,8 @@ class HandrailSaver(AsyncPostgresSaver):
             Jsonb(copy, dumps=dumps_json),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata), dumps=dumps_json),
         )
-        sql = _PUT_WITH_BLOBS.format(rows=_rows(_BLOB_ROW, len(rows))) if rows else _PUT
-        async with self._cursor() as cur:
-            await cur.execute(sql, [value for row in rows for value in row] + list(checkpoint_row))
+        async with self._raw_cursor() as cur:
+            await cur.execute(put_sql(len(rows)), [value for row in rows for value in row] + list(checkpoint_row))
         return {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint["id"]}
         }
@@ -152,6 +179,5 @@ class HandrailSaver(AsyncPostgresSaver):
         for row in rows:
             if upsert or row[5] not in by_idx:
                 by_idx[row[5]] = row
-        sql = (UPSERT_WRITES if upsert else INSERT_WRITES).format(rows=_rows(_WRITE_ROW, len(by_idx)))
-        async with self._cursor() as cur:
-            await cur.execute(sql, [value for row in by_idx.values() for value in row])
+        async with self._raw_cursor() as cur:
+            await cur.execute(writes_sql(len(by_idx), upsert), [value for row in by_idx.values() for value in row])
