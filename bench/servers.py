@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -151,7 +152,7 @@ async def langgraph_dev(dsn: str) -> AsyncIterator[Server]:
     (handrail.db.LazyPool, opened on first use) at the scratch database instead of an embedded one."""
     if not LANGGRAPH.exists():
         raise RuntimeError(f"{LANGGRAPH} not found: pip install 'langgraph-cli[inmem]'")
-    before = _dev_state()
+    saved = _set_dev_state_aside()
     port = free_port()
     env = {**os.environ, "DATABASE_URL": dsn, "LOG_LEVEL": "WARNING"}
     argv = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--port", str(port)]
@@ -171,13 +172,13 @@ async def langgraph_dev(dsn: str) -> AsyncIterator[Server]:
             "tools reach Postgres through handrail.db.LazyPool, opened on first use on DATABASE_URL",
             "info": info,
             # The in-memory runtime reloads ./.langgraph_api at start and re-pickles it every 10 s: state left
-            # by someone's own `langgraph dev` would be carried into the measurement, so its size is recorded.
-            "carried_over_state_bytes": sum(before.values()),
+            # by an earlier run would slow it down, so it starts from an empty one (what was there is put back).
+            "carried_over_state_bytes": sum(_dev_state().values()),
         }
         yield Server("langgraph dev", url, process, path, facts)
     finally:
         await stop(process)
-        _forget_dev_state(before)
+        _restore_dev_state(saved)
     _remove(path)
 
 
@@ -186,7 +187,19 @@ def _dev_state() -> dict[Path, int]:
     return {f: f.stat().st_size for f in (ROOT / ".langgraph_api").glob("*") if f.is_file()}
 
 
-def _forget_dev_state(before: dict[Path, int]) -> None:
-    """Delete the state files the bench's dev server created (its threads only); never files that were there."""
-    for created in set(_dev_state()) - set(before):
-        created.unlink(missing_ok=True)
+def _set_dev_state_aside() -> Path | None:
+    """Move ./.langgraph_api (someone's own dev state, or an earlier run's) aside: the bench's server
+    starts empty, and every run measures the same thing."""
+    state = ROOT / ".langgraph_api"
+    if not state.exists():
+        return None
+    aside = ROOT / f".langgraph_api.bench-aside-{uuid.uuid4().hex[:8]}"
+    state.rename(aside)
+    return aside
+
+
+def _restore_dev_state(aside: Path | None) -> None:
+    """Drop what the bench's server pickled and put back what was there before."""
+    shutil.rmtree(ROOT / ".langgraph_api", ignore_errors=True)
+    if aside is not None:
+        aside.rename(ROOT / ".langgraph_api")
