@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -18,6 +17,7 @@ from handrail.runs import repo
 from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
 from handrail.runs.schemas import RunCreate
+from handrail.serialize import dumps_json
 from handrail.services import Services
 from handrail.state import refuse_review_bypass
 from handrail.webhooks import check_webhook_url
@@ -304,14 +304,20 @@ async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[byte
             if await repo.load_run(services.pool, run_id) is None:
                 break
             yield b"\n"
-    yield json.dumps((end or {}).get("output")).encode()
+    yield _json_bytes((end or {}).get("output"))
 
 
 def sse_frame(event: str, data: Any, event_id: int | None = None) -> bytes:
-    frame = f"event: {event}\r\ndata: {json.dumps(data, separators=(',', ':'))}\r\n"
+    frame = b"event: " + event.encode() + b"\r\ndata: " + _json_bytes(data) + b"\r\n"
     if event_id is not None:
-        frame += f"id: {event_id}\r\n"
-    return (frame + "\r\n").encode()
+        frame += f"id: {event_id}\r\n".encode()
+    return frame + b"\r\n"
+
+
+def _json_bytes(data: Any) -> bytes:
+    """Compact JSON on one line (what an SSE `data:` needs), by orjson where it can."""
+    text = dumps_json(data)
+    return text if isinstance(text, bytes) else text.encode()
 
 
 async def event_stream(
