@@ -116,9 +116,13 @@ async def create_run(
             "UPDATE threads SET status = 'busy', metadata = metadata || %s, updated_at = now() WHERE thread_id = %s",
             (Jsonb({"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}), tid),
         )
+        # On the Postgres bus the workers' nudge is sent by this transaction's commit: no second trip.
+        if (nudge := services.bus.sql_notify("runs")) is not None:
+            await conn.execute("SELECT pg_notify(%s, %s)", nudge)
     if cancelled_running:
         await services.bus.publish("cancel")
-    await services.bus.publish("runs")
+    if nudge is None:
+        await services.bus.publish("runs")
     return run
 
 
