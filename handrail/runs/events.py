@@ -34,8 +34,7 @@ class ValuesEncoder:
 
     def __init__(self) -> None:
         self._objects: dict[str, Any] | None = None
-        self.state: dict[str, Any] | None = None  # JSON of the last recorded values event
-        self.seq: int | None = None  # its seq, once written
+        self.state: dict[str, Any] | None = None  # JSON of the last values event
 
     def encode(self, chunk: Any) -> tuple[Any, bool]:
         """(what to store, whether it is a delta against the previous `values` event of the run)."""

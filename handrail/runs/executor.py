@@ -156,13 +156,13 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
             raise lost  # as above: the run is retried from its last checkpoint, its events with it
         logger.error("run.events_lost", exc_info=lost)
         status, error = "error", error_body(lost)
-    values.seq = writer.last_values_seq
+    last_values = (writer.last_values_seq, values.state) if writer.last_values_seq and values.state else None
     if error is not None:
         await repo.append_event(services.pool, run_id, "error", error)
     # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
     # flipped it) must not cancel the bookkeeping that wakes its readers.
     stop.handled = True
-    await finalize(services, run, status, error, worker_id=services.worker_id, values=values)
+    await finalize(services, run, status, error, worker_id=services.worker_id, last_values=last_values)
     if stop.reason == "rollback":
         await rollback(services, run)
     logger.info("run.finished", extra={"status": status, "attempt": run["attempt"], "graph_kwargs": list(kwargs)})
@@ -225,9 +225,11 @@ async def finalize(
     error: dict[str, Any] | None,
     *,
     worker_id: str | None,
-    values: ValuesEncoder | None = None,
+    last_values: tuple[int, dict[str, Any]] | None = None,
 ) -> None:
-    """Thread status and approvals first, then the run's terminal status; a stream closes only after."""
+    """Thread status and approvals first, then the run's terminal status; a stream closes only after.
+
+    `last_values`: the seq and state of the run's last recorded `values` event."""
     tid = str(run["thread_id"])
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": tid}})
     pending = interrupts_by_task(snapshot)
@@ -261,13 +263,13 @@ async def finalize(
             notify.approval_requested(services, row)
     output = dict(state) if isinstance(state, dict) else {}
     # The run's last `values` event usually is the final state already: then the output points at it.
-    streamed = values.state if values is not None else None
-    same = streamed is not None and {k: v for k, v in streamed.items() if k != "__interrupt__"} == output
+    output_of = None
+    if last_values is not None and {k: v for k, v in last_values[1].items() if k != "__interrupt__"} == output:
+        output_of = last_values[0]
     if snapshot.interrupts:
         output["__interrupt__"] = [to_json(i) for i in snapshot.interrupts]
     if error is not None:
         output["__error__"] = error
-    output_of = values.seq if same and values is not None else None
     if not await repo.finish(
         services.pool, run["run_id"], status, error, worker_id=worker_id, output=output, output_of=output_of
     ):

@@ -339,40 +339,23 @@ async def end_event(pool: Pool, run_id: uuid.UUID) -> dict[str, Any] | None:
 # --- events ----------------------------------------------------------------------------------
 
 
-async def _append(
-    conn: AsyncConnection[DictRow],
-    run_id: uuid.UUID,
-    event: str,
-    data: Any,
-    base_seq: int | None = None,
-    notify: tuple[str, str] | None = None,
-) -> int:
-    """Record one event; with `notify` (a Postgres bus's channel and payload), nudge its readers in the
-    same statement instead of a second round trip."""
-    insert = (
-        "INSERT INTO run_events (run_id, seq, event, data, base_seq) "
-        "SELECT %(run)s, coalesce(max(seq), 0) + 1, %(event)s, %(data)s, %(base)s FROM run_events "
-        "WHERE run_id = %(run)s RETURNING seq"
-    )
-    params = {"run": run_id, "event": event, "data": Jsonb(data), "base": base_seq}
-    if notify is not None:
-        insert = f"WITH added AS ({insert}) SELECT seq, pg_notify(%(channel)s, %(payload)s) FROM added"
-        params |= {"channel": notify[0], "payload": notify[1]}
-    row = await (await conn.execute(insert, params)).fetchone()
+async def _append(conn: AsyncConnection[DictRow], run_id: uuid.UUID, event: str, data: Any) -> int:
+    """Record one event outside a run's stream (an error, the end marker); a run's stream goes through
+    its EventWriter."""
+    row = await (
+        await conn.execute(
+            "INSERT INTO run_events (run_id, seq, event, data) "
+            "SELECT %s, coalesce(max(seq), 0) + 1, %s, %s FROM run_events WHERE run_id = %s RETURNING seq",
+            (run_id, event, Jsonb(data), run_id),
+        )
+    ).fetchone()
     assert row is not None
     return int(row["seq"])
 
 
-async def append_event(
-    pool: Pool,
-    run_id: uuid.UUID,
-    event: str,
-    data: Any,
-    base_seq: int | None = None,
-    notify: tuple[str, str] | None = None,
-) -> int:
+async def append_event(pool: Pool, run_id: uuid.UUID, event: str, data: Any) -> int:
     async with pool.connection() as conn:
-        return await _append(conn, run_id, event, data, base_seq, notify)
+        return await _append(conn, run_id, event, data)
 
 
 async def events_after(
