@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from handrail.approvals import approval_json, claim_unnotified, mark_notified
-from handrail.runs import repo
+from handrail.runs import event_log, repo
 from handrail.services import Services
 
 
@@ -61,7 +61,7 @@ async def send_run_webhook(services: Services, run_id: uuid.UUID) -> None:
     if run is None or not run["webhook"]:
         return  # deleted meanwhile (rollback, swept stateless thread)
     await repo.mark_webhook(services.pool, run_id, sent=False)
-    output = (await repo.end_event(services.pool, run_id) or {}).get("output") or {}
+    output = (await event_log.end_event(services.pool, run_id) or {}).get("output") or {}
     values = {k: v for k, v in output.items() if k not in ("__interrupt__", "__error__")}
     payload = {**repo.run_json(run), "values": values, "webhook_sent_at": time.time()}
     if run["error"] is not None:

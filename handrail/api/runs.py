@@ -14,7 +14,7 @@ from handrail.api.limits import check_messages
 from handrail.api.paging import LimitQuery, OffsetQuery
 from handrail.auth import Principal
 from handrail.errors import Conflict, InvalidRequest, Unprocessable
-from handrail.runs import repo, service
+from handrail.runs import event_log, repo, service
 from handrail.runs.schemas import RunCreate, require_modes_known
 from handrail.services import Services
 
@@ -148,7 +148,7 @@ async def delete_run(thread_id: str, run_id: str, services: ServicesDep, princip
     if run["status"] in repo.IN_FLIGHT:
         raise Conflict(f"run {run_id} is {run['status']}; cancel it before deleting it")
     async with services.pool.connection() as conn, conn.transaction():
-        await repo.materialize_dependents(conn, run["run_id"])
+        await event_log.materialize_dependents(conn, run["run_id"])
         await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))
     return Response(status_code=204)
 
@@ -178,7 +178,7 @@ async def join_stream(
     elif last_event_id == "-":
         after = 0
     else:
-        after = await repo.last_seq(services.pool, run["run_id"])
+        after = await event_log.last_seq(services.pool, run["run_id"])
     events = service.event_stream(
         services, run, modes=modes, after=after, cancel_on_disconnect=cancel_on_disconnect, principal=principal
     )

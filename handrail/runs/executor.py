@@ -15,7 +15,7 @@ from langgraph.types import Command, Send
 from graph.context import LimitError, RunContext
 from handrail import approvals, notify, threads
 from handrail.logs import run_id_var, thread_id_var
-from handrail.runs import repo
+from handrail.runs import event_log, repo
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
 from handrail.runs.schemas import STREAM_MODES
@@ -298,5 +298,5 @@ async def rollback(services: Services, run: dict[str, Any]) -> None:
         await conn.execute(
             "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s", (str(run["thread_id"]), rid)
         )
-        await repo.materialize_dependents(conn, run["run_id"])
+        await event_log.materialize_dependents(conn, run["run_id"])
         await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))

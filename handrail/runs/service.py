@@ -13,7 +13,7 @@ from graph.context import LimitError
 from handrail import approvals, assistants, threads
 from handrail.auth import Principal
 from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, Unprocessable
-from handrail.runs import repo
+from handrail.runs import event_log, repo
 from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
 from handrail.runs.schemas import RunCreate
@@ -302,7 +302,7 @@ async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[byte
     Woken once, when the run is final; between wake-ups it only checks, every HEARTBEAT_S, that the
     run still exists (a deleted thread takes it away without an end)."""
     async with services.bus.subscribe(repo.end_topic(run_id)) as sub:
-        while (end := await repo.end_event(services.pool, run_id)) is None:
+        while (end := await event_log.end_event(services.pool, run_id)) is None:
             if await sub.wait(HEARTBEAT_S):
                 continue
             if await repo.load_run(services.pool, run_id) is None:
@@ -343,7 +343,7 @@ async def event_stream(
             cursor = after
             values = ValuesDecoder()
             while True:
-                rows = await repo.events_after(services.pool, run_id, cursor, values)
+                rows = await event_log.events_after(services.pool, run_id, cursor, values)
                 for row in rows:
                     cursor = row["seq"]
                     if row["event"] == repo.END_EVENT:

@@ -12,7 +12,7 @@ from typing import Any
 from handrail import approvals, notify, prune, threads
 from handrail.auth import Principal
 from handrail.errors import HandrailError
-from handrail.runs import repo
+from handrail.runs import event_log, repo
 from handrail.runs.executor import Stop, announce_end, execute
 from handrail.runs.liveness import LOCK_NAMESPACE, Liveness
 from handrail.services import Services, delete_thread
@@ -110,7 +110,7 @@ class Worker:
         try:
             pool = self._services.pool
             await prune.prune_thread(pool, str(run["thread_id"]), keep=self._services.settings.checkpoints_keep)
-            await repo.compact_previous_keyframe(pool, run["thread_id"], run["run_id"])
+            await event_log.compact_previous_keyframe(pool, run["thread_id"], run["run_id"])
         except Exception:
             logger.warning("prune.thread_failed", extra={"thread_id": str(run["thread_id"])}, exc_info=True)
 

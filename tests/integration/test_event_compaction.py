@@ -7,7 +7,7 @@ import uuid
 
 from psycopg.types.json import Jsonb
 
-from handrail.runs import repo
+from handrail.runs import event_log
 
 OLDER = {
     "messages": [{"id": "a", "content": "hi"}, {"id": "b", "content": "hello"}],
@@ -47,7 +47,7 @@ async def test_an_older_runs_state_reads_back_exactly_after_compaction(pool):
         older = await add_run(conn, thread_id, OLDER)
         newer = await add_run(conn, thread_id, NEWER)
 
-    assert await repo.compact_previous_keyframe(pool, thread_id, newer)
+    assert await event_log.compact_previous_keyframe(pool, thread_id, newer)
 
     async with pool.connection() as conn:
         row = await (
@@ -59,6 +59,6 @@ async def test_an_older_runs_state_reads_back_exactly_after_compaction(pool):
             "set": {"plan": OLDER["plan"], "final_answer": None, "gone_later": 1},
             "drop": ["new_key"],
         }
-        assert await repo._values_at(conn, older, 1) == OLDER
-        assert await repo._values_at(conn, newer, 1) == NEWER
-    assert not await repo.compact_previous_keyframe(pool, thread_id, newer), "done once"
+        assert await event_log.values_at(conn, older, 1) == OLDER
+        assert await event_log.values_at(conn, newer, 1) == NEWER
+    assert not await event_log.compact_previous_keyframe(pool, thread_id, newer), "done once"
