@@ -98,6 +98,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await bus.start()
         stack.push_async_callback(bus.close)
         saver = HandrailSaver(pool)  # type: ignore[arg-type]
+        stack.push_async_callback(saver.settle_all)  # before the pool closes: no held write is dropped
         # Items put with a `ttl` (minutes) expire: reads skip them, and a sweeper deletes them.
         store = AsyncPostgresStore(
             pool,  # type: ignore[arg-type]

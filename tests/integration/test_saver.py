@@ -10,6 +10,7 @@ from langgraph.checkpoint.base import ERROR, INTERRUPT, RESUME, empty_checkpoint
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from handrail.saver import HandrailSaver
+from tests.support.waiting import eventually
 
 WRITE_BATCHES: list[list[tuple[str, Any]]] = [
     [("messages", [{"role": "user", "content": "hi"}]), ("cursor", 1), ("plan", [{"tool": "calculator"}])],
@@ -27,6 +28,8 @@ async def stored(pool: Any, saver: AsyncPostgresSaver) -> tuple[list[tuple[Any, 
     for n, writes in enumerate(WRITE_BATCHES):
         await saver.aput_writes(config, writes, task_id=f"task-{n}", task_path=f"path-{n}")
         await saver.aput_writes(config, writes, task_id=f"task-{n}", task_path=f"path-{n}")  # replayed
+    if isinstance(saver, HandrailSaver):
+        await saver.settle(thread)  # ordinary writes wait (LINGER_S at most) for the next checkpoint
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
@@ -47,3 +50,61 @@ async def test_pending_writes_match_the_stock_saver_row_for_row(pool):
     assert mine_rows == stock_rows
     assert mine_pending == stock_pending
     assert ("task-2", INTERRUPT, {"value": "second"}) in mine_pending
+
+
+async def write_rows(pool: Any, thread: str) -> list[tuple[str, str]]:
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT task_id, channel FROM checkpoint_writes WHERE thread_id = %s ORDER BY task_id, idx", (thread,)
+            )
+        ).fetchall()
+    return [(r["task_id"], r["channel"]) for r in rows]
+
+
+async def first_checkpoint(saver: HandrailSaver) -> tuple[str, dict[str, Any]]:
+    thread = f"held-{uuid.uuid4()}"
+    config = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    return thread, await saver.aput(config, empty_checkpoint(), {"source": "input", "step": -1}, {})  # type: ignore[arg-type]
+
+
+async def test_a_tasks_writes_ride_on_the_next_checkpoint(pool):
+    saver = HandrailSaver(pool)
+    thread, config = await first_checkpoint(saver)
+    await saver.aput_writes(config, [("messages", ["hi"])], task_id="t1")
+    assert await write_rows(pool, thread) == [], "held, not yet written"
+
+    await saver.aput(config, empty_checkpoint(), {"source": "loop", "step": 0}, {})  # type: ignore[arg-type]
+
+    assert await write_rows(pool, thread) == [("t1", "messages")], "written with the checkpoint that followed"
+
+
+async def test_held_writes_are_written_on_their_own_when_no_checkpoint_follows(pool):
+    saver = HandrailSaver(pool)
+    thread, config = await first_checkpoint(saver)
+    await saver.aput_writes(config, [("messages", ["hi"])], task_id="t1")
+
+    async def written() -> bool:
+        return await write_rows(pool, thread) == [("t1", "messages")]
+
+    await eventually(written)  # within LINGER_S, with nothing else happening on the thread
+
+
+async def test_an_interrupt_is_written_at_once_with_the_writes_held_before_it(pool):
+    saver = HandrailSaver(pool)
+    thread, config = await first_checkpoint(saver)
+    await saver.aput_writes(config, [("messages", ["hi"])], task_id="t1")
+
+    await saver.aput_writes(config, [(INTERRUPT, {"value": "approve?"})], task_id="t2")
+
+    assert await write_rows(pool, thread) == [("t1", "messages"), ("t2", INTERRUPT)]
+
+
+async def test_a_read_sees_every_write_held_or_under_way(pool):
+    saver = HandrailSaver(pool)
+    thread, config = await first_checkpoint(saver)
+    await saver.aput_writes(config, [("messages", ["hi"])], task_id="t1")
+
+    found = await saver.aget_tuple(config)
+
+    assert found is not None and [(t, c) for t, c, _ in found.pending_writes] == [("t1", "messages")]
