@@ -108,3 +108,54 @@ async def test_a_read_sees_every_write_held_or_under_way(pool):
     found = await saver.aget_tuple(config)
 
     assert found is not None and [(t, c) for t, c, _ in found.pending_writes] == [("t1", "messages")]
+
+
+class CountingSerde:
+    """The saver's serializer, counting what it decodes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.decoded = inner, 0
+
+    def dumps_typed(self, obj: Any) -> Any:
+        return self.inner.dumps_typed(obj)
+
+    def loads_typed(self, data: Any) -> Any:
+        self.decoded += 1
+        return self.inner.loads_typed(data)
+
+
+async def put_conversation(saver: HandrailSaver, turns: int) -> dict[str, Any]:
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    messages = [m for i in range(turns) for m in (HumanMessage(f"question {i} " * 20), AIMessage(f"answer {i} " * 20))]
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": messages}
+    version = "00000000000000000000000000000001.0"
+    checkpoint["channel_versions"] = {"messages": version}
+    config = {"configurable": {"thread_id": f"decoded-{uuid.uuid4()}", "checkpoint_ns": ""}}
+    return await saver.aput(config, checkpoint, {"source": "loop", "step": 1}, {"messages": version})  # type: ignore[arg-type]
+
+
+async def test_a_conversation_this_process_wrote_is_read_back_without_decoding_it_again(pool):
+    saver = HandrailSaver(pool)
+    saver.serde = CountingSerde(saver.serde)  # type: ignore[assignment]
+    config = await put_conversation(saver, turns=40)
+
+    first = await saver.aget_tuple(config)
+    assert first is not None and saver.serde.decoded == 0  # type: ignore[attr-defined]
+
+    fresh = HandrailSaver(pool)  # another process: decodes the stored bytes
+    decoded = await fresh.aget_tuple(config)
+    assert decoded is not None
+    assert first.checkpoint["channel_values"]["messages"] == decoded.checkpoint["channel_values"]["messages"]
+
+
+async def test_a_list_handed_out_from_the_decoded_cache_is_the_callers_own(pool):
+    saver = HandrailSaver(pool)
+    config = await put_conversation(saver, turns=40)
+    first = await saver.aget_tuple(config)
+    assert first is not None
+    first.checkpoint["channel_values"]["messages"].clear()  # a channel extending or replacing it in place
+
+    again = await saver.aget_tuple(config)
+    assert again is not None and len(again.checkpoint["channel_values"]["messages"]) == 80
