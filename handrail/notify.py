@@ -62,7 +62,7 @@ async def send_run_webhook(services: Services, run_id: uuid.UUID) -> None:
         return  # deleted meanwhile (rollback, swept stateless thread)
     await repo.mark_webhook(services.pool, run_id, sent=False)
     output = (await event_log.end_event(services.pool, run_id) or {}).get("output") or {}
-    values = {k: v for k, v in output.items() if k not in ("__interrupt__", "__error__")}
+    values = {k: v for k, v in output.items() if k not in repo.OUTPUT_EXTRAS}
     payload = {**repo.run_json(run), "values": values, "webhook_sent_at": time.time()}
     if run["error"] is not None:
         payload["error"] = run["error"]

@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from handrail.db import Pool
 from handrail.runs.events import VALUES, ValuesDecoder, apply
-from handrail.runs.repo import END_EVENT
+from handrail.runs.repo import END_EVENT, OUTPUT_EXTRAS
 
 logger = logging.getLogger("handrail.runs")
 
@@ -33,7 +33,7 @@ async def end_event(pool: Pool, run_id: uuid.UUID) -> dict[str, Any] | None:
         end = dict(row["data"] or {})
         if end.get("output_of") is not None:
             values = await values_at(conn, run_id, int(end.pop("output_of")))
-            kept = {k: v for k, v in (values or {}).items() if k not in ("__interrupt__", "__error__")}
+            kept = {k: v for k, v in (values or {}).items() if k not in OUTPUT_EXTRAS}
             end["output"] = {**kept, **end.pop("extra", {})}
     return end
 

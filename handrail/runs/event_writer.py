@@ -77,19 +77,16 @@ class EventWriter:
                 return
 
     async def _write(self, batch: list[tuple[str, Any, bool]]) -> None:
-        base_ord: list[int | None] = []
-        base_abs: list[int | None] = []
-        last_values: int | None = None  # 1-based position in this batch
-        for position, (event, _, delta) in enumerate(batch, start=1):
-            base_ord.append(last_values if delta and last_values is not None else None)
-            base_abs.append(self.last_values_seq if delta and last_values is None else None)
-            if event == VALUES:
-                last_values = position
         rows = ", ".join([_FIRST_ROW] + [_ROW] * (len(batch) - 1))
         sql = _INSERT.format(rows=rows) + "SELECT array_agg(seq ORDER BY seq) AS seqs"
         params: list[Any] = [self._run_id, self._run_id]
-        for position, (event, data, _) in enumerate(batch):
-            params += [position + 1, event, Jsonb(data), base_ord[position], base_abs[position]]
+        last_values: int | None = None  # 1-based position in this batch
+        for position, (event, data, delta) in enumerate(batch, start=1):
+            base_ord = last_values if delta and last_values is not None else None
+            base_abs = self.last_values_seq if delta and last_values is None else None
+            params += [position, event, Jsonb(data), base_ord, base_abs]
+            if event == VALUES:
+                last_values = position
         if self._notify is not None:
             sql += ", pg_notify(%s, %s)"
             params += [self._notify[0], self._notify[1]]

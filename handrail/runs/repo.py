@@ -15,6 +15,8 @@ from handrail.errors import NotFound
 
 IN_FLIGHT = ("pending", "running")
 END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
+# What a run's output adds to the thread's values: pending interrupts and the error (as /wait answers).
+OUTPUT_EXTRAS = ("__interrupt__", "__error__")
 
 
 def events_topic(run_id: object) -> str:
@@ -283,7 +285,7 @@ async def finish(
         # The final output rides on the end marker: a stateless run's thread is gone once it ends.
         end: dict[str, Any] = {"status": status, "output": output}
         if output_of is not None:
-            extra = {k: v for k, v in (output or {}).items() if k in ("__interrupt__", "__error__")}
+            extra = {k: v for k, v in (output or {}).items() if k in OUTPUT_EXTRAS}
             end = {"status": status, "output_of": output_of, "extra": extra}
         await _append(conn, run_id, END_EVENT, end)
     return True
