@@ -81,7 +81,7 @@ async def stream_run(thread_id: str, body: RunCreate, services: ServicesDep, pri
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
     _check_limits(services, body)
-    run = await service.create_run(services, principal, thread_id, body)
+    run = await service.create_run(services, principal, thread_id, body, final_only=True)
     return _wait_response(services, run, stateless=False)
 
 
@@ -105,7 +105,7 @@ async def stream_stateless_run(body: RunCreate, services: ServicesDep, principal
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
     _check_limits(services, body)
-    run = await service.create_run(services, principal, None, body)
+    run = await service.create_run(services, principal, None, body, final_only=True)
     return _wait_response(services, run, stateless=False)
 
 

@@ -13,12 +13,12 @@ import psycopg_pool
 from langgraph.types import Command, Send
 
 from graph.context import LimitError, RunContext
-from handrail import approvals, notify, threads
+from handrail import approvals, notify
 from handrail.logs import run_id_var, thread_id_var
 from handrail.runs import event_log, repo
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
-from handrail.runs.schemas import STREAM_MODES
+from handrail.runs.schemas import FINAL_ONLY, STREAM_MODES
 from handrail.serialize import to_json
 from handrail.services import Services
 from handrail.state import checkpoint_of, interrupts_by_task
@@ -172,27 +172,39 @@ async def _stream(
     services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder, writer: EventWriter
 ) -> None:
     kwargs = run["kwargs"]
-    modes = sorted({STREAM_MODES[m] for m in kwargs["stream_mode"]})
-    async for ns, mode, chunk in services.graph.astream(
-        payload,
-        run_config(run),
-        context=run_context(services, run),
-        stream_mode=modes,
-        subgraphs=True,
-        interrupt_before=kwargs.get("interrupt_before"),
-        interrupt_after=kwargs.get("interrupt_after"),
-        durability=kwargs.get("durability") or services.settings.default_durability,
-    ):
-        if ns and not kwargs.get("subgraphs"):
-            continue
-        event = "messages" if mode == "messages" else mode
-        if ns:
-            event = "|".join([event, *ns])
-        if event == VALUES:
-            data, is_delta = values.encode(chunk)
-            writer.add(event, data, delta=is_delta)
-        else:
-            writer.add(event, _debug_payload(chunk) if mode == "debug" else to_json(chunk))
+    # A run started by /wait has one reader, of its final state (its stream is not resumable): the
+    # events nobody will read are not written. Its last `values` is, so that the output points at it
+    # as for any run.
+    final_only = kwargs.get("record") == FINAL_ONLY
+    modes = ["values"] if final_only else sorted({STREAM_MODES[m] for m in kwargs["stream_mode"]})
+    last: Any = None
+    try:
+        async for ns, mode, chunk in services.graph.astream(
+            payload,
+            run_config(run),
+            context=run_context(services, run),
+            stream_mode=modes,
+            subgraphs=True,
+            interrupt_before=kwargs.get("interrupt_before"),
+            interrupt_after=kwargs.get("interrupt_after"),
+            durability=kwargs.get("durability") or services.settings.default_durability,
+        ):
+            if ns and not kwargs.get("subgraphs"):
+                continue
+            event = "messages" if mode == "messages" else mode
+            if ns:
+                event = "|".join([event, *ns])
+            if final_only:
+                last = chunk if event == VALUES else last
+            elif event == VALUES:
+                data, is_delta = values.encode(chunk)
+                writer.add(event, data, delta=is_delta)
+            else:
+                writer.add(event, _debug_payload(chunk) if mode == "debug" else to_json(chunk))
+    finally:
+        if last is not None:
+            data, is_delta = values.encode(last)
+            writer.add(VALUES, data, delta=is_delta)
 
 
 async def _close(writer: EventWriter) -> Exception | None:
@@ -227,28 +239,15 @@ async def finalize(
     worker_id: str | None,
     last_values: tuple[int, dict[str, Any]] | None = None,
 ) -> None:
-    """Thread status and approvals first, then the run's terminal status; a stream closes only after.
+    """Approvals first, then the run's terminal status with its thread's state; a stream closes only after.
 
     `last_values`: the seq and state of the run's last recorded `values` event."""
     tid = str(run["thread_id"])
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": tid}})
     pending = interrupts_by_task(snapshot)
-    async with services.pool.connection() as conn:
-        others = await repo.in_flight(conn, run["thread_id"])
-    others = [r for r in others if r["run_id"] != run["run_id"]]
-    thread_status: threads.ThreadStatus = (
-        "busy" if others else "error" if status == "error" else "interrupted" if snapshot.next else "idle"
-    )
+    # With another run of the thread queued or running, the statement that finishes this one says `busy`.
+    thread_status = "error" if status == "error" else "interrupted" if snapshot.next else "idle"
     state = to_json(snapshot.values)
-    await threads.set_status(
-        services.pool,
-        tid,
-        thread_status,
-        values=state,
-        interrupts=pending,
-        error=error,
-        with_state=True,
-    )
     for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
         row = await approvals.record(
             services.pool,
@@ -270,12 +269,25 @@ async def finalize(
         output["__interrupt__"] = [to_json(i) for i in snapshot.interrupts]
     if error is not None:
         output["__error__"] = error
+    topics = (repo.events_topic(run["run_id"]), repo.end_topic(run["run_id"]))
+    nudge = services.bus.sql_notify(*topics)
     if not await repo.finish(
-        services.pool, run["run_id"], status, error, worker_id=worker_id, output=output, output_of=output_of
+        services.pool,
+        run["run_id"],
+        status,
+        error,
+        worker_id=worker_id,
+        thread_status=thread_status,
+        values=state,
+        interrupts=pending,
+        output=output,
+        output_of=output_of,
+        notify=nudge,
     ):
         logger.warning("run.finish_lost", extra={"status": status})
         return
-    await announce_end(services, run["run_id"])
+    if nudge is None:
+        await services.bus.publish(*topics)
     if run.get("webhook"):
         notify.run_finished(services, run["run_id"])
 

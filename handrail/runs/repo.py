@@ -50,8 +50,29 @@ def run_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def insert_run(
-    conn: AsyncConnection[DictRow],
+_INSERT_COLUMNS = (
+    "run_id, thread_id, assistant_id, user_id, metadata, kwargs, multitask_strategy, webhook, temporary, available_at"
+)
+_INSERT_VALUES = (
+    "%(run_id)s, %(thread_id)s, %(assistant_id)s, %(user_id)s, %(metadata)s, %(kwargs)s, %(multitask_strategy)s, "
+    "%(webhook)s, %(temporary)s, now() + make_interval(secs => %(after_seconds)s)"
+)
+# The common case of run creation (enqueue, no resume) in one statement: marking the thread busy
+# locks its row as the multitask path's SELECT ... FOR UPDATE does, so both still serialise per thread.
+_ENQUEUE = f"""
+WITH thread AS (
+    UPDATE threads SET status = 'busy', metadata = metadata || %(thread_metadata)s, updated_at = now()
+    WHERE thread_id = %(thread_id)s
+    RETURNING thread_id
+), run AS (
+    INSERT INTO runs ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES} FROM thread
+    RETURNING {_RUN_COLUMNS}
+)
+SELECT run.*{{notify}} FROM run
+"""
+
+
+def _run_params(
     *,
     thread_id: uuid.UUID,
     assistant_id: uuid.UUID,
@@ -63,26 +84,42 @@ async def insert_run(
     temporary: bool,
     after_seconds: float | None,
 ) -> dict[str, Any]:
-    row = await (
-        await conn.execute(
-            f"INSERT INTO runs (run_id, thread_id, assistant_id, user_id, metadata, kwargs, multitask_strategy, "
-            f"webhook, temporary, available_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            f"now() + make_interval(secs => %s)) RETURNING {_RUN_COLUMNS}",
-            (
-                uuid.uuid4(),
-                thread_id,
-                assistant_id,
-                user_id,
-                Jsonb(metadata),
-                Jsonb(kwargs),
-                multitask_strategy,
-                webhook,
-                temporary,
-                after_seconds or 0,
-            ),
-        )
-    ).fetchone()
+    return {
+        "run_id": uuid.uuid4(),
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "user_id": user_id,
+        "metadata": Jsonb(metadata),
+        "kwargs": Jsonb(kwargs),
+        "multitask_strategy": multitask_strategy,
+        "webhook": webhook,
+        "temporary": temporary,
+        "after_seconds": after_seconds or 0,
+    }
+
+
+async def insert_run(conn: AsyncConnection[DictRow], **fields: Any) -> dict[str, Any]:
+    """Insert a run inside the caller's transaction; `fields` as `_run_params` takes them."""
+    sql = f"INSERT INTO runs ({_INSERT_COLUMNS}) VALUES ({_INSERT_VALUES}) RETURNING {_RUN_COLUMNS}"
+    row = await (await conn.execute(sql, _run_params(**fields))).fetchone()
     assert row is not None
+    return row
+
+
+async def enqueue_run(
+    pool: Pool, *, thread_metadata: dict[str, Any], notify: tuple[str, str] | None, **fields: Any
+) -> dict[str, Any] | None:
+    """Queue a run on an existing thread and mark the thread busy, in one statement (with the workers'
+    nudge when the bus is Postgres). None when the thread is gone."""
+    params = _run_params(**fields) | {"thread_metadata": Jsonb(thread_metadata)}
+    notify_sql = ""
+    if notify is not None:
+        notify_sql = ", pg_notify(%(channel)s, %(payload)s) AS notified"
+        params |= {"channel": notify[0], "payload": notify[1]}
+    async with pool.connection() as conn:
+        row = await (await conn.execute(_ENQUEUE.format(notify=notify_sql), params)).fetchone()
+    if row is not None:
+        row.pop("notified", None)
     return row
 
 
@@ -256,6 +293,34 @@ async def release(pool: Pool, run_id: uuid.UUID, worker_id: str) -> None:
         )
 
 
+# One statement ends a run: its status, the thread's state, the end marker and (on the Postgres bus)
+# the nudge to its readers, all at one commit. It was a transaction of six round trips on the run's
+# critical path. The thread is only touched while the run is still ours, and reads `busy` while
+# another run of it is queued or running.
+_FINISH = """
+WITH fin AS (
+    UPDATE runs SET status = %(status)s, error = %(error)s, ended_at = now(), updated_at = now()
+    WHERE run_id = %(run)s AND status IN ('pending', 'running') AND (%(worker)s::text IS NULL OR worker_id = %(worker)s)
+    RETURNING run_id, thread_id
+), thread AS (
+    UPDATE threads t SET
+        status = CASE WHEN EXISTS (
+            SELECT 1 FROM runs o WHERE o.thread_id = t.thread_id AND o.run_id <> %(run)s
+              AND o.status IN ('pending', 'running')) THEN 'busy' ELSE %(thread_status)s END,
+        "values" = %(values)s, interrupts = %(interrupts)s, error = %(error)s,
+        updated_at = now(), state_updated_at = now()
+    FROM fin WHERE t.thread_id = fin.thread_id
+    RETURNING t.thread_id
+), ended AS (
+    INSERT INTO run_events (run_id, seq, event, data)
+    SELECT fin.run_id, coalesce((SELECT max(seq) FROM run_events WHERE run_id = %(run)s), 0) + 1, %(end_event)s, %(end)s
+    FROM fin
+    RETURNING seq
+)
+SELECT ended.seq, (SELECT count(*) FROM thread) AS threads{notify} FROM ended
+"""
+
+
 async def finish(
     pool: Pool,
     run_id: uuid.UUID,
@@ -263,32 +328,42 @@ async def finish(
     error: dict[str, Any] | None,
     *,
     worker_id: str | None,
+    thread_status: str,
+    values: Any,
+    interrupts: Any,
     output: Any = None,
     output_of: int | None = None,
+    notify: tuple[str, str] | None = None,
 ) -> bool:
-    """Mark the run terminal and close its event stream, atomically. False if the run was no longer ours.
+    """Mark the run terminal, record its thread's state and close its event stream, atomically.
+    False if the run was no longer ours (nothing is written then).
 
     `output_of`: the seq of the run's last `values` event when that event already holds the output's
-    values; the end marker then points at it and carries only what it adds (interrupts, the error)."""
-    async with pool.connection() as conn, conn.transaction():
-        # worker_id None: the API finishing a run nobody runs yet (a cancelled pending run).
-        row = await (
-            await conn.execute(
-                "UPDATE runs SET status = %s, error = %s, ended_at = now(), updated_at = now() "
-                "WHERE run_id = %s AND status IN ('pending', 'running') AND (%s::text IS NULL OR worker_id = %s) "
-                "RETURNING run_id",
-                (status, Jsonb(error), run_id, worker_id, worker_id),
-            )
-        ).fetchone()
-        if row is None:
-            return False
-        # The final output rides on the end marker: a stateless run's thread is gone once it ends.
-        end: dict[str, Any] = {"status": status, "output": output}
-        if output_of is not None:
-            extra = {k: v for k, v in (output or {}).items() if k in OUTPUT_EXTRAS}
-            end = {"status": status, "output_of": output_of, "extra": extra}
-        await _append(conn, run_id, END_EVENT, end)
-    return True
+    values; the end marker then points at it and carries only what it adds (interrupts, the error).
+    `notify`: (channel, payload) sent with the commit, for readers on the Postgres bus."""
+    # The final output rides on the end marker: a stateless run's thread is gone once it ends.
+    end: dict[str, Any] = {"status": status, "output": output}
+    if output_of is not None:
+        extra = {k: v for k, v in (output or {}).items() if k in OUTPUT_EXTRAS}
+        end = {"status": status, "output_of": output_of, "extra": extra}
+    params = {
+        "status": status,
+        "error": Jsonb(error),
+        "run": run_id,
+        "worker": worker_id,
+        "thread_status": thread_status,
+        "values": Jsonb(values),
+        "interrupts": Jsonb(interrupts),
+        "end_event": END_EVENT,
+        "end": Jsonb(end),
+    }
+    notify_sql = ""
+    if notify is not None:
+        notify_sql = ", pg_notify(%(channel)s, %(payload)s)"
+        params |= {"channel": notify[0], "payload": notify[1]}
+    async with pool.connection() as conn:
+        row = await (await conn.execute(_FINISH.format(notify=notify_sql), params)).fetchone()
+    return row is not None
 
 
 async def cancel_pending(conn: AsyncConnection[DictRow], run_id: uuid.UUID, action: str) -> None:

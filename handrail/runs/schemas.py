@@ -51,6 +51,10 @@ class RunCommand(BaseModel):
     goto: str | dict[str, Any] | list[Any] | None = None
 
 
+# kwargs["record"] of a run whose only reader wants its final state (/wait): see executor._stream.
+FINAL_ONLY = "final"
+
+
 class RunCreate(BaseModel):
     """The body of every run-creating endpoint. Unknown fields are tolerated, as the SDK sends some."""
 

@@ -16,7 +16,7 @@ from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, U
 from handrail.runs import event_log, repo
 from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
-from handrail.runs.schemas import RunCreate
+from handrail.runs.schemas import FINAL_ONLY, RunCreate
 from handrail.serialize import dumps_json
 from handrail.services import Services
 from handrail.state import refuse_review_bypass
@@ -36,8 +36,12 @@ async def create_run(
     *,
     approval_id: str | None = None,
     expiry_reason: str | None = None,
+    final_only: bool = False,
 ) -> dict[str, Any]:
     """Queue a run (200 at once); the thread is created for stateless runs or `if_not_exists=create`.
+
+    `final_only`: the caller reads only the run's final state (/wait); unless the client asked for a
+    resumable stream, the run then records no intermediate events.
 
     A resume decides one approval (`approval_id`, or the thread's pending one) in the same transaction
     that queues the run, so a decision and the run that carries it out exist together or not at all.
@@ -50,6 +54,8 @@ async def create_run(
     if body.webhook:
         check_webhook_url(body.webhook, allow_private=settings.webhook_allow_private)
     kwargs = body.normalised(settings.default_durability)
+    if final_only and not body.stream_resumable:
+        kwargs["record"] = FINAL_ONLY
     command = kwargs["command"] or {}
     refuse_review_bypass(values=command.get("update"), goto=command.get("goto"))
     check_limits(services, {**assistant["context"], **kwargs["context"]})
@@ -76,6 +82,27 @@ async def create_run(
     metadata.pop("created_by", None)
     kwargs["config"] = _merge_config(assistant["config"], kwargs["config"])
     kwargs["context"] = {**assistant["context"], **kwargs["context"]}
+    fields: dict[str, Any] = {
+        "thread_id": tid,
+        "assistant_id": assistant["assistant_id"],
+        "user_id": thread["user_id"] if thread is not None else principal.user_id,
+        "metadata": metadata,
+        "kwargs": kwargs,
+        "multitask_strategy": body.multitask_strategy,
+        "webhook": body.webhook,
+        "temporary": temporary,
+        "after_seconds": body.after_seconds,
+    }
+    marks = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
+    if thread is not None and body.multitask_strategy == "enqueue" and "resume" not in command:
+        # Nothing to decide about the runs already there: one statement (see repo.enqueue_run).
+        nudge = services.bus.sql_notify("runs")
+        run = await repo.enqueue_run(services.pool, thread_metadata=marks, notify=nudge, **fields)
+        if run is None:
+            raise NotFound(f"thread {tid} not found")
+        if nudge is None:
+            await services.bus.publish("runs")
+        return run
     cancelled_running = False
     async with services.pool.connection() as conn, conn.transaction():
         if thread is None:
@@ -98,23 +125,12 @@ async def create_run(
                 approval_id=approval_id,
                 expiry_reason=expiry_reason,
             )
-        run = await repo.insert_run(
-            conn,
-            thread_id=tid,
-            assistant_id=assistant["assistant_id"],
-            user_id=thread["user_id"],
-            metadata=metadata,
-            kwargs=kwargs,
-            multitask_strategy=body.multitask_strategy,
-            webhook=body.webhook,
-            temporary=temporary,
-            after_seconds=body.after_seconds,
-        )
+        run = await repo.insert_run(conn, **(fields | {"user_id": thread["user_id"]}))
         if approval is not None:
             await approvals.link_resume_run(conn, approval["approval_id"], run["run_id"])
         await conn.execute(
             "UPDATE threads SET status = 'busy', metadata = metadata || %s, updated_at = now() WHERE thread_id = %s",
-            (Jsonb({"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}), tid),
+            (Jsonb(marks), tid),
         )
         # On the Postgres bus the workers' nudge is sent by this transaction's commit: no second trip.
         if (nudge := services.bus.sql_notify("runs")) is not None:

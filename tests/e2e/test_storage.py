@@ -91,6 +91,25 @@ async def test_a_waits_output_points_at_the_last_values_event_and_reads_back_who
     assert await alice.runs.join(tid, run["run_id"]) == result
 
 
+async def test_a_wait_records_only_its_final_state_unless_its_stream_is_resumable(alice, pool):
+    tid = (await alice.threads.create())["thread_id"]
+    waited = await alice.runs.wait(tid, "agent", input=user(QUESTION))
+    streamed = [p async for p in alice.runs.stream(tid, "agent", input=user("what is 2+2"), stream_mode="values")]
+    body = {"assistant_id": "agent", "input": user("what is 3+3"), "stream_resumable": True}  # not in the SDK's wait
+    resumable = await alice.http.post(f"/threads/{tid}/runs/wait", json=body)
+    # runs.list is newest first
+    resumable_run, streamed_run, waited_run = [r["run_id"] for r in await alice.runs.list(tid)]
+
+    assert len(await stored_values(pool, waited_run)) == 1, "a /wait has no reader of its intermediate states"
+    assert len(await stored_values(pool, streamed_run)) == len([p for p in streamed if p.event == "values"]) > 3
+    assert len(await stored_values(pool, resumable_run)) > 3, "a resumable stream can be replayed whole"
+    # The one state kept is the run's output, and a late reader still gets it.
+    assert await alice.runs.join(tid, waited_run) == waited
+    replay = [p async for p in alice.runs.join_stream(tid, waited_run, last_event_id="-")]
+    assert [p.data for p in replay if p.event == "values"] == [waited]
+    assert (await alice.runs.get(tid, resumable_run))["status"] == "success" and resumable["messages"]
+
+
 async def test_superseded_checkpoints_are_pruned_but_forks_tips_and_the_state_are_kept(alice, pool):
     tid = (await alice.threads.create())["thread_id"]
     await alice.runs.wait(tid, "agent", input=user("what is 6*7"))
