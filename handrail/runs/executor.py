@@ -115,7 +115,9 @@ def graph_input(run: dict[str, Any]) -> Any:
     return kwargs.get("input")
 
 
-async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
+async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | None:
+    """Run it to its end and record that end. Returns the step the thread's checkpoints have reached
+    (None if the run's end was not recorded here)."""
     run_id, tid = run["run_id"], str(run["thread_id"])
     run_id_var.set(str(run_id))
     thread_id_var.set(tid)
@@ -162,10 +164,12 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> None:
     # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
     # flipped it) must not cancel the bookkeeping that wakes its readers.
     stop.handled = True
-    await finalize(services, run, status, error, worker_id=services.worker_id, last_values=last_values)
+    step = await finalize(services, run, status, error, worker_id=services.worker_id, last_values=last_values)
     if stop.reason == "rollback":
         await rollback(services, run)
+        step = None
     logger.info("run.finished", extra={"status": status, "attempt": run["attempt"], "graph_kwargs": list(kwargs)})
+    return step
 
 
 async def _stream(
@@ -238,7 +242,7 @@ async def finalize(
     *,
     worker_id: str | None,
     last_values: tuple[int, dict[str, Any]] | None = None,
-) -> None:
+) -> int | None:
     """Approvals first, then the run's terminal status with its thread's state; a stream closes only after.
 
     `last_values`: the seq and state of the run's last recorded `values` event."""
@@ -285,11 +289,13 @@ async def finalize(
         notify=nudge,
     ):
         logger.warning("run.finish_lost", extra={"status": status})
-        return
+        return None
     if nudge is None:
         await services.bus.publish(*topics)
     if run.get("webhook"):
         notify.run_finished(services, run["run_id"])
+    step = (snapshot.metadata or {}).get("step")
+    return step if isinstance(step, int) else None
 
 
 async def announce_end(services: Services, run_id: object) -> None:

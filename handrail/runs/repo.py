@@ -165,6 +165,12 @@ async def in_flight(conn: AsyncConnection[DictRow], thread_id: uuid.UUID) -> lis
 
 # --- the queue -------------------------------------------------------------------------------
 
+# Whether the run is not its thread's first: only then can there be an older run's state to compact
+# against it (worker._prune).
+_FOLLOWS = (
+    "EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = runs.thread_id AND o.created_at < runs.created_at) AS follows"
+)
+
 _CLAIM = f"""
 UPDATE runs SET status = 'running', worker_id = %(worker)s, heartbeat_at = now(), attempt = attempt + 1,
        started_at = coalesce(started_at, now()), updated_at = now()
@@ -177,7 +183,7 @@ WHERE run_id = (
     ORDER BY r.created_at
     FOR UPDATE SKIP LOCKED
     LIMIT 1)
-RETURNING {_RUN_COLUMNS}
+RETURNING {_RUN_COLUMNS}, {_FOLLOWS}
 """
 
 
