@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             worker = Worker(services, concurrency=resolved.workers)
             if resolved.workers > 0:
                 await worker.start()
+                services.local_worker = worker
             logger.info(
                 "server.ready",
                 extra={
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                services.local_worker = None
                 await worker.stop()
 
     app = FastAPI(

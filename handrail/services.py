@@ -47,6 +47,8 @@ class Services:
     http: httpx.AsyncClient
     webhooks: WebhookSender
     redis: Any = None
+    # The worker in this process, when it runs any (WORKERS > 0): run creation starts runs on it directly.
+    local_worker: Any = None
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 

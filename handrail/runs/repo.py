@@ -36,6 +36,13 @@ _RUN_COLUMNS = (
 )
 
 
+# Whether the run is not its thread's first: only then can there be an older run's state to compact
+# against it (worker._prune).
+_FOLLOWS = (
+    "EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = runs.thread_id AND o.created_at < runs.created_at) AS follows"
+)
+
+
 def run_json(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "run_id": str(row["run_id"]),
@@ -59,16 +66,29 @@ _INSERT_VALUES = (
 )
 # The common case of run creation (enqueue, no resume) in one statement: marking the thread busy
 # locks its row as the multitask path's SELECT ... FOR UPDATE does, so both still serialise per thread.
+# With %(worker)s set, the run starts at once in that worker (the API's own process, which had a free
+# slot) when nothing else of its thread is queued or running: no nudge, no claim, no hop to a listener.
+# In a race with another run of the thread starting the same way, the one-running-per-thread index
+# refuses the second (the caller then queues it).
 _ENQUEUE = f"""
 WITH thread AS (
     UPDATE threads SET status = 'busy', metadata = metadata || %(thread_metadata)s, updated_at = now()
     WHERE thread_id = %(thread_id)s
     RETURNING thread_id
+), start AS (
+    SELECT %(worker)s::text IS NOT NULL AND %(after_seconds)s = 0 AND NOT EXISTS (
+        SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND status IN ('pending', 'running')) AS now
 ), run AS (
-    INSERT INTO runs ({_INSERT_COLUMNS}) SELECT {_INSERT_VALUES} FROM thread
-    RETURNING {_RUN_COLUMNS}
+    INSERT INTO runs ({_INSERT_COLUMNS}, status, worker_id, heartbeat_at, attempt, started_at)
+    SELECT {_INSERT_VALUES},
+           CASE WHEN start.now THEN 'running' ELSE 'pending' END, CASE WHEN start.now THEN %(worker)s END,
+           CASE WHEN start.now THEN now() END, CASE WHEN start.now THEN 1 ELSE 0 END, CASE WHEN start.now THEN now() END
+    FROM thread, start
+    RETURNING {_RUN_COLUMNS}, {_FOLLOWS}
+), nudge AS (
+    SELECT {{notify}} FROM run WHERE run.status = 'pending'
 )
-SELECT run.*{{notify}} FROM run
+SELECT run.*, (SELECT count(*) FROM nudge) AS nudged FROM run
 """
 
 
@@ -107,19 +127,25 @@ async def insert_run(conn: AsyncConnection[DictRow], **fields: Any) -> dict[str,
 
 
 async def enqueue_run(
-    pool: Pool, *, thread_metadata: dict[str, Any], notify: tuple[str, str] | None, **fields: Any
+    pool: Pool,
+    *,
+    thread_metadata: dict[str, Any],
+    notify: tuple[str, str] | None,
+    start_by: str | None = None,
+    **fields: Any,
 ) -> dict[str, Any] | None:
     """Queue a run on an existing thread and mark the thread busy, in one statement (with the workers'
-    nudge when the bus is Postgres). None when the thread is gone."""
-    params = _run_params(**fields) | {"thread_metadata": Jsonb(thread_metadata)}
-    notify_sql = ""
+    nudge when the bus is Postgres), or start it at once in worker `start_by` (see _ENQUEUE): the row's
+    status says which. None when the thread is gone."""
+    params = _run_params(**fields) | {"thread_metadata": Jsonb(thread_metadata), "worker": start_by}
+    notify_sql = "1"
     if notify is not None:
-        notify_sql = ", pg_notify(%(channel)s, %(payload)s) AS notified"
+        notify_sql = "pg_notify(%(channel)s, %(payload)s)"
         params |= {"channel": notify[0], "payload": notify[1]}
     async with pool.connection() as conn:
         row = await (await conn.execute(_ENQUEUE.format(notify=notify_sql), params)).fetchone()
     if row is not None:
-        row.pop("notified", None)
+        row.pop("nudged", None)
     return row
 
 
@@ -164,12 +190,6 @@ async def in_flight(conn: AsyncConnection[DictRow], thread_id: uuid.UUID) -> lis
 
 
 # --- the queue -------------------------------------------------------------------------------
-
-# Whether the run is not its thread's first: only then can there be an older run's state to compact
-# against it (worker._prune).
-_FOLLOWS = (
-    "EXISTS (SELECT 1 FROM runs o WHERE o.thread_id = runs.thread_id AND o.created_at < runs.created_at) AS follows"
-)
 
 _CLAIM = f"""
 UPDATE runs SET status = 'running', worker_id = %(worker)s, heartbeat_at = now(), attempt = attempt + 1,

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from psycopg import AsyncConnection
+from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from graph.context import LimitError
@@ -96,13 +97,7 @@ async def create_run(
     marks = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
     if thread is not None and body.multitask_strategy == "enqueue" and "resume" not in command:
         # Nothing to decide about the runs already there: one statement (see repo.enqueue_run).
-        nudge = services.bus.sql_notify("runs")
-        run = await repo.enqueue_run(services.pool, thread_metadata=marks, notify=nudge, **fields)
-        if run is None:
-            raise NotFound(f"thread {tid} not found")
-        if nudge is None:
-            await services.bus.publish("runs")
-        return run
+        return await _enqueue(services, tid, marks, fields)
     cancelled_running = False
     async with services.pool.connection() as conn, conn.transaction():
         if thread is None:
@@ -140,6 +135,34 @@ async def create_run(
     if nudge is None:
         await services.bus.publish("runs")
     return run
+
+
+async def _enqueue(services: Services, tid: uuid.UUID, marks: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """Queue the run, or start it in this process's worker when it has a free slot."""
+    nudge = services.bus.sql_notify("runs")
+    worker = services.local_worker
+    reserved = worker is not None and worker.reserve()
+    run: dict[str, Any] | None = None
+    try:
+        start_by = services.worker_id if reserved else None
+        try:
+            run = await repo.enqueue_run(
+                services.pool, thread_metadata=marks, notify=nudge, start_by=start_by, **fields
+            )
+        except UniqueViolation:
+            # Another run of the thread started the same way in the same instant: this one waits its turn.
+            run = await repo.enqueue_run(services.pool, thread_metadata=marks, notify=nudge, **fields)
+    finally:
+        if reserved:
+            worker.adopt(run)
+    if run is None:
+        raise NotFound(f"thread {tid} not found")
+    if run["status"] == "pending":
+        if nudge is None:
+            await services.bus.publish("runs")
+        return run
+    # Every create answers `pending` (the wire contract); this one was started as it was queued.
+    return {**run, "status": "pending"}
 
 
 def check_limits(services: Services, context: Mapping[str, Any] | None) -> None:

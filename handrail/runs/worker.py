@@ -28,6 +28,8 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
         self._liveness: Liveness | None = None
+        self._reserved = 0  # slots promised to runs being created in this process (see reserve)
+        self._accepting = False
 
     async def start(self) -> None:
         services = self._services
@@ -38,6 +40,7 @@ class Worker:
             ("maintenance", self._maintenance_loop),
         ):
             self._loops.append(asyncio.create_task(loop(), name=f"worker-{name}"))
+        self._accepting = True
         logger.info("worker.started", extra={"worker_id": self._services.worker_id, "concurrency": self._concurrency})
 
     async def stop(self) -> None:
@@ -46,6 +49,7 @@ class Worker:
         Bounded by SHUTDOWN_GRACE_S: a run that will not stop in time is left `running`, and the reaper
         of any other worker takes it over when its lease lapses, so a stuck run never blocks a shutdown.
         """
+        self._accepting = False
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -69,7 +73,7 @@ class Worker:
         async with self._services.bus.subscribe("runs") as nudges:
             while True:
                 try:
-                    while len(self._running) < self._concurrency:
+                    while len(self._running) + self._reserved < self._concurrency:
                         run = await repo.claim_next(self._services.pool, self._services.worker_id)
                         if run is None:
                             break
@@ -82,6 +86,22 @@ class Worker:
                 for waiter in (nudge, freed):
                     waiter.cancel()
                 self._slot_freed.clear()
+
+    def reserve(self) -> bool:
+        """A slot for a run this process is creating, which then starts here at once (adopt) instead of
+        waiting for a nudge and a claim. False when every slot is taken or the worker is stopping."""
+        if not self._accepting or len(self._running) + self._reserved >= self._concurrency:
+            return False
+        self._reserved += 1
+        return True
+
+    def adopt(self, run: dict[str, Any] | None) -> None:
+        """Use the slot `reserve` gave: run `run` if it was created running here; else free the slot."""
+        self._reserved -= 1
+        if run is not None and run["status"] == "running" and run["worker_id"] == self._services.worker_id:
+            self._launch(run)
+        else:
+            self._slot_freed.set()
 
     def _launch(self, run: dict[str, Any]) -> None:
         stop = Stop()

@@ -3,6 +3,8 @@ approval interrupts resumed through `command`, history, background runs, cancel 
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from langgraph_sdk.errors import BadRequestError, ConflictError, NotFoundError
@@ -16,6 +18,7 @@ from tests.e2e.helpers import (
     wait_for_probe,
     wait_for_status,
 )
+from tests.support.waiting import eventually
 
 
 async def paused_thread(client) -> tuple[str, list]:
@@ -161,6 +164,55 @@ async def test_multitask_enqueue_runs_the_second_run_after_the_first(alice, pool
         ("two", "started"),
         ("two", "finished"),
     ]
+
+
+async def test_runs_created_at_once_on_one_thread_all_run_one_at_a_time(alice, pool):
+    # Creation starts a run in the API's own worker when it can; several at once on one thread race
+    # for that start, and the losers must queue (one running run per thread), not fail.
+    tid = (await alice.threads.create())["thread_id"]
+    labels = [f"r{i}" for i in range(6)]
+    created = await asyncio.gather(*(alice.runs.create(tid, "agent", input=probe_request((x, 0.05))) for x in labels))
+
+    assert all(r["status"] == "pending" for r in created)
+    for run in created:
+        await alice.runs.join(tid, run["run_id"])
+    assert {(await alice.runs.get(tid, r["run_id"]))["status"] for r in created} == {"success"}
+    rows = await probe_rows(pool, tid)
+    assert sorted(label for label, _ in rows) == sorted(labels * 2)
+    for i in range(0, len(rows), 2):  # each run finished before the next one started
+        assert rows[i][0] == rows[i + 1][0] and (rows[i][1], rows[i + 1][1]) == ("started", "finished")
+
+
+async def test_two_runs_started_in_the_same_instant_on_one_thread_queue_instead_of_failing(alice, pool):
+    # Both creations wait on the thread's row lock with snapshots from before either run existed: each
+    # sees the thread idle and starts its run at once; the one-running-per-thread index refuses the
+    # second, which must then be queued behind the first.
+    tid = (await alice.threads.create())["thread_id"]
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s FOR UPDATE", (tid,))
+        creating = [
+            asyncio.create_task(alice.runs.create(tid, "agent", input=probe_request((x, 0.05)))) for x in ("a", "b")
+        ]
+
+        async def both_blocked() -> bool:
+            async with pool.connection() as other:
+                row = await (
+                    await other.execute(
+                        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query LIKE '%%UPDATE threads SET status%%'"
+                    )
+                ).fetchone()
+            return row["n"] == 2
+
+        await eventually(both_blocked)
+    created = await asyncio.gather(*creating)
+
+    for run in created:
+        await alice.runs.join(tid, run["run_id"])
+    assert {(await alice.runs.get(tid, r["run_id"]))["status"] for r in created} == {"success"}
+    rows = await probe_rows(pool, tid)
+    assert [phase for _, phase in rows] == ["started", "finished", "started", "finished"]
+    assert rows[0][0] == rows[1][0] != rows[2][0] == rows[3][0]
 
 
 async def test_a_stateless_wait_returns_the_answer(alice):
