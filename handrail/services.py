@@ -24,6 +24,7 @@ from handrail.bus import Bus, PostgresBus, RedisBus
 from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
 from handrail.migrate import migrate
+from handrail.runs.local_ends import LocalEnds
 from handrail.saver import HandrailSaver
 from handrail.settings import Settings
 from handrail.webhooks import WebhookSender
@@ -49,6 +50,7 @@ class Services:
     redis: Any = None
     # The worker in this process, when it runs any (WORKERS > 0): run creation starts runs on it directly.
     local_worker: Any = None
+    ends: LocalEnds = field(default_factory=LocalEnds)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 

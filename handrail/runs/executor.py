@@ -290,6 +290,8 @@ async def finalize(
     ):
         logger.warning("run.finish_lost", extra={"status": status})
         return None
+    if services.ends.put(run["run_id"], {"status": status, "output": output}):
+        services.bus.nudge_local(repo.end_topic(run["run_id"]))
     if nudge is None:
         await services.bus.publish(*topics)
     if run.get("webhook"):

@@ -339,14 +339,16 @@ async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[byte
     """/wait and /join: newlines while waiting (keeps proxies from timing out), then one JSON document.
 
     Woken once, when the run is final; between wake-ups it only checks, every HEARTBEAT_S, that the
-    run still exists (a deleted thread takes it away without an end)."""
-    async with services.bus.subscribe(repo.end_topic(run_id)) as sub:
-        while (end := await event_log.end_event(services.pool, run_id)) is None:
-            if await sub.wait(HEARTBEAT_S):
-                continue
-            if await repo.load_run(services.pool, run_id) is None:
-                break
-            yield b"\n"
+    run still exists (a deleted thread takes it away without an end). A run that ends in this process
+    hands its output over directly (local_ends); otherwise the output is read from the end marker."""
+    with services.ends.expecting(run_id) as local:
+        async with services.bus.subscribe(repo.end_topic(run_id)) as sub:
+            while (end := local.end or await event_log.end_event(services.pool, run_id)) is None:
+                if await sub.wait(HEARTBEAT_S):
+                    continue
+                if await repo.load_run(services.pool, run_id) is None:
+                    break
+                yield b"\n"
     yield _json_bytes((end or {}).get("output"))
 
 
