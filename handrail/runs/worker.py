@@ -69,13 +69,18 @@ class Worker:
             await self._liveness.release()
 
     async def _claim_loop(self) -> None:
+        """Claim queued runs while slots are free. A freed slot alone only claims when runs may be
+        waiting (a nudge came, or the last claim filled every slot): most runs are started by the
+        process that creates them, and a claim after each of them found nothing."""
         settings = self._services.settings
+        maybe_queued = True
         async with self._services.bus.subscribe("runs") as nudges:
             while True:
                 try:
-                    while len(self._running) + self._reserved < self._concurrency:
+                    while maybe_queued and len(self._running) + self._reserved < self._concurrency:
                         run = await repo.claim_next(self._services.pool, self._services.worker_id)
                         if run is None:
+                            maybe_queued = False
                             break
                         self._launch(run)
                 except Exception:
@@ -83,6 +88,8 @@ class Worker:
                 nudge = asyncio.ensure_future(nudges.wait(settings.worker_poll_s))
                 freed = asyncio.ensure_future(self._slot_freed.wait())
                 await asyncio.wait({nudge, freed}, return_when=asyncio.FIRST_COMPLETED)
+                # A nudge, or the poll interval (a lost nudge, a delayed run come due): look again.
+                maybe_queued = maybe_queued or nudge.done()
                 for waiter in (nudge, freed):
                     waiter.cancel()
                 self._slot_freed.clear()
