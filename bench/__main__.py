@@ -88,7 +88,10 @@ async def in_process(admin: str, repeat: int) -> dict[str, Any]:
 
     async with scratch_database(admin, "handrail_bench_graph") as dsn:
         reps = [
-            await measure_graph(dsn, GRAPH_RUNS, savers=("HandrailSaver",), concurrencies=(1,)) for _ in range(repeat)
+            await measure_graph(
+                dsn, GRAPH_RUNS, savers=("HandrailSaver",), durabilities=("sync", "async", "exit"), concurrencies=(1,)
+            )
+            for _ in range(repeat)
         ]
     return {name: median_of([rep[name] for rep in reps]) for name in reps[0]}
 
@@ -122,7 +125,9 @@ async def http_and_approvals(admin: str, repeat: int, cells: dict[str, Any]) -> 
                 for key, server in servers.items():
                     n = runs or (HTTP_RUNS_1 if key == "handrail" else DEV_RUNS_1)
                     try:
+                        before = _cpu(server)
                         figures = await create_and_wait(server.url, runs=n, concurrency=concurrency)
+                        figures |= _cpu_per_run(before, _cpu(server), figures["n"])
                     except Exception as exc:
                         traceback.print_exc()
                         result[f"{key}_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -145,6 +150,23 @@ async def http_and_approvals(admin: str, repeat: int, cells: dict[str, Any]) -> 
                 cells["approvals"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
             cells["approvals"]["seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def _cpu(server: Any) -> dict[str, float]:
+    """CPU seconds so far of the server's processes, of Postgres, and of this process (the client)."""
+    from bench.common import cpu_seconds, postgres_pids
+    from bench.servers import group_members
+
+    return {
+        "server": cpu_seconds(group_members(server.process.pid)),
+        "postgres": cpu_seconds(postgres_pids()),
+        "client": cpu_seconds([os.getpid()]),
+    }
+
+
+def _cpu_per_run(before: dict[str, float], after: dict[str, float], runs: int) -> dict[str, float]:
+    """Where the machine's CPU went, per run: what bounds throughput once every core is busy."""
+    return {f"cpu_{k}_ms": round((after[k] - before[k]) * 1000 / max(runs, 1), 2) for k in before}
 
 
 async def recovery(admin: str, repeat: int) -> dict[str, Any]:

@@ -111,3 +111,24 @@ def median_of(reps: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def repeat_count() -> int:
     return max(1, int(os.environ.get("BENCH_REPEAT", "3")))
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds the processes have used so far (those that are gone count nothing)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        try:
+            times = psutil.Process(pid).cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def postgres_pids() -> list[int]:
+    """Every Postgres server process on this machine (backends come and go with connections)."""
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("postgres")]

@@ -56,6 +56,13 @@ def ratios(cells: dict[str, Any]) -> list[dict[str, Any]]:
             lambda v: v <= 1.2,
         ),
         _entry(
+            "durable step, HandrailSaver, async (bare 8-step graph)",
+            _get(steps, "HandrailSaver/async", "ms_per_step"),
+            "ms",
+            "≤ 1.2 (async: commit overlaps next)",
+            lambda v: v <= 1.2,
+        ),
+        _entry(
             "durable step, stock AsyncPostgresSaver, sync",
             _get(steps, "AsyncPostgresSaver/sync", "ms_per_step"),
             "ms",
@@ -175,7 +182,10 @@ def _http(title: str, result: dict[str, Any]) -> list[str]:
             if f is None:
                 rows.append(_row(label, f"{concurrency} at once", None, f"FAILED: {result.get(f'{server}_error')}"))
             else:
-                rows.append(_row(label, f"threads.create + runs.wait, {concurrency} at once", f, note))
+                cpu = "CPU ms/run: server {}, postgres {}, client {}; ".format(
+                    *(_num(f.get(f"cpu_{k}_ms"), ".1f") for k in ("server", "postgres", "client"))
+                )
+                rows.append(_row(label, f"threads.create + runs.wait, {concurrency} at once", f, cpu + note))
     return rows
 
 

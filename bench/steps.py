@@ -3,7 +3,7 @@
 A trivial StateGraph of 8 nodes in a chain (8 super-steps, field notes §8), each appending one fresh
 AIMessage, run sequentially with no checkpointer, with the stock `AsyncPostgresSaver` (on the pool the
 conventions describe, which checks every connection on checkout) and with `HandrailSaver` (on Handrail's
-own pool), durability `sync` and `exit`. ms per step is the wall time per run divided by 8. Uses a
+own pool), durability `sync`, `async` and `exit`. ms per step is the wall time per run divided by 8. Uses a
 scratch database on BENCH_POSTGRES_ADMIN_URL, dropped at the end. Nothing is asserted.
 """
 
@@ -95,7 +95,7 @@ async def step_costs(dsn: str, *, runs: int = 60, warmup: int = 5) -> dict[str, 
             ("HandrailSaver", HandrailSaver(handrail_pool)),  # type: ignore[arg-type]
         ):
             graph = build(saver)
-            for durability in ("sync", "exit"):
+            for durability in ("sync", "async", "exit"):
                 results[f"{name}/{durability}"] = await _one_config(graph, durability, runs, warmup)
     finally:
         await stock.close()
