@@ -73,6 +73,24 @@ class ValuesEncoder:
         self._objects = current
         return delta, True
 
+    def json_of(self, values: Any) -> Any:
+        """JSON of `values`: the last encoded state's when `values` holds the same objects (the run's
+        final state read back from its checkpoint does), so a long conversation is not dumped twice."""
+        before, state = self._objects, self.state
+        if (
+            isinstance(values, Mapping)
+            and before is not None
+            and state is not None
+            and values.keys() == before.keys()
+            and all(v is before[k] or _same_items(before[k], v) for k, v in values.items())
+        ):
+            return dict(state)
+        return to_json(values)
+
+
+def _same_items(before: Any, after: Any) -> bool:
+    return isinstance(after, list) and _grew(before, after) and len(after) == len(before)
+
 
 _MISSING = object()
 

@@ -164,7 +164,9 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
     # flipped it) must not cancel the bookkeeping that wakes its readers.
     stop.handled = True
-    step = await finalize(services, run, status, error, worker_id=services.worker_id, last_values=last_values)
+    step = await finalize(
+        services, run, status, error, worker_id=services.worker_id, last_values=last_values, values=values
+    )
     if stop.reason == "rollback":
         await rollback(services, run)
         step = None
@@ -242,6 +244,7 @@ async def finalize(
     *,
     worker_id: str | None,
     last_values: tuple[int, dict[str, Any]] | None = None,
+    values: ValuesEncoder | None = None,
 ) -> int | None:
     """Approvals first, then the run's terminal status with its thread's state; a stream closes only after.
 
@@ -251,7 +254,7 @@ async def finalize(
     pending = interrupts_by_task(snapshot)
     # With another run of the thread queued or running, the statement that finishes this one says `busy`.
     thread_status = "error" if status == "error" else "interrupted" if snapshot.next else "idle"
-    state = to_json(snapshot.values)
+    state = values.json_of(snapshot.values) if values is not None else to_json(snapshot.values)
     for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
         row = await approvals.record(
             services.pool,

@@ -45,3 +45,17 @@ def test_a_reader_that_missed_the_base_event_is_told_so_instead_of_reading_a_wro
     decoder.take(1, {"cursor": 0}, None)
     with pytest.raises(LookupError):
         decoder.take(3, {"set": {"cursor": 2}}, 2)
+
+
+def test_the_final_state_reuses_the_last_events_json_only_when_it_holds_the_same_objects():
+    encoder = ValuesEncoder()
+    last = states()[1]
+    encoder.encode(last)
+    read_back = {**last, "messages": list(last["messages"])}  # a copy of the list, the same messages
+    assert encoder.json_of(read_back) == to_json(last)
+
+    # Anything that is not the same object is serialised afresh, never taken from the event.
+    other = {**last, "messages": [*last["messages"][:-1], AIMessage("a different answer", id="a1")]}
+    assert encoder.json_of(other) == to_json(other) != to_json(last)
+    assert encoder.json_of({**last, "cursor": 7}) == to_json({**last, "cursor": 7})
+    assert encoder.json_of({k: v for k, v in last.items() if k != "note"})["cursor"] == 1
