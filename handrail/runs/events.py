@@ -74,18 +74,18 @@ class ValuesEncoder:
         return delta, True
 
     def json_of(self, values: Any) -> Any:
-        """JSON of `values`: the last encoded state's when `values` holds the same objects (the run's
-        final state read back from its checkpoint does), so a long conversation is not dumped twice."""
+        """JSON of `values`, taking the last encoded state's JSON for every key that holds the same
+        object (the run's final state read back from its checkpoint does, for the conversation), so a
+        long conversation is not dumped twice."""
         before, state = self._objects, self.state
-        if (
-            isinstance(values, Mapping)
-            and before is not None
-            and state is not None
-            and values.keys() == before.keys()
-            and all(v is before[k] or _same_items(before[k], v) for k, v in values.items())
-        ):
-            return dict(state)
-        return to_json(values)
+        if not isinstance(values, Mapping) or before is None or state is None:
+            return to_json(values)
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            old = before.get(key, _MISSING)
+            same = old is not _MISSING and (value is old or _same_items(old, value)) and str(key) in state
+            out[str(key)] = state[str(key)] if same else to_json(value)
+        return out
 
 
 def _same_items(before: Any, after: Any) -> bool:

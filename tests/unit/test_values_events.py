@@ -59,3 +59,11 @@ def test_the_final_state_reuses_the_last_events_json_only_when_it_holds_the_same
     assert encoder.json_of(other) == to_json(other) != to_json(last)
     assert encoder.json_of({**last, "cursor": 7}) == to_json({**last, "cursor": 7})
     assert encoder.json_of({k: v for k, v in last.items() if k != "note"})["cursor"] == 1
+
+
+def test_keys_the_event_did_not_carry_are_serialised_and_the_rest_reused():
+    encoder = ValuesEncoder()
+    last = states()[1]
+    encoder.encode({k: v for k, v in last.items() if k != "plan"})  # the stream's output keys only
+    full = {**last, "messages": list(last["messages"]), "plan": [{"tool": "calculator"}]}
+    assert encoder.json_of(full) == to_json(full)
