@@ -26,6 +26,7 @@ from handrail.errors import ConfigurationError
 from handrail.migrate import migrate
 from handrail.runs.local_ends import LocalEnds
 from handrail.saver import HandrailSaver
+from handrail.serialize import MessageJson
 from handrail.settings import Settings
 from handrail.webhooks import WebhookSender
 from handrail.wiring import build_deps
@@ -51,6 +52,7 @@ class Services:
     # The worker in this process, when it runs any (WORKERS > 0): run creation starts runs on it directly.
     local_worker: Any = None
     ends: LocalEnds = field(default_factory=LocalEnds)
+    message_json: MessageJson = field(default_factory=MessageJson)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 

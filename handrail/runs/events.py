@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from handrail.serialize import to_json
+from handrail.serialize import MessageJson, to_json
 
 VALUES = "values"
 
@@ -32,7 +32,8 @@ class ValuesEncoder:
     """One run's `values` events, turned into a keyframe and then deltas. Keeps the last state both as
     the graph's objects (to find what changed) and as JSON (the output a finished run points at)."""
 
-    def __init__(self) -> None:
+    def __init__(self, messages: MessageJson | None = None) -> None:
+        self._messages = messages  # the process's cache of message JSON, shared by every run
         self._objects: dict[str, Any] | None = None
         self.state: dict[str, Any] | None = None  # JSON of the last values event
 
@@ -40,11 +41,11 @@ class ValuesEncoder:
         """(what to store, whether it is a delta against the previous `values` event of the run)."""
         if not isinstance(chunk, Mapping):
             self._objects, self.state = None, None
-            return to_json(chunk), False
+            return to_json(chunk, self._messages), False
         current = dict(chunk)
         before, state = self._objects, self.state
         if before is None or state is None:
-            self._objects, self.state = current, to_json(current)
+            self._objects, self.state = current, to_json(current, self._messages)
             return dict(self.state), False  # a copy: later deltas replace keys of self.state
         delta: dict[str, Any] = {}
         changed: dict[str, Any] = {}
@@ -56,11 +57,11 @@ class ValuesEncoder:
             if _grew(old, value):
                 if len(value) == len(old):
                     continue
-                tail = to_json(value[len(old) :])
+                tail = to_json(value[len(old) :], self._messages)
                 grown[str(key)] = tail
                 state[str(key)] = state[str(key)] + tail
                 continue
-            changed[str(key)] = state[str(key)] = to_json(value)
+            changed[str(key)] = state[str(key)] = to_json(value, self._messages)
         dropped = [str(k) for k in before if k not in current]
         for key in dropped:
             state.pop(key, None)
@@ -79,12 +80,12 @@ class ValuesEncoder:
         long conversation is not dumped twice."""
         before, state = self._objects, self.state
         if not isinstance(values, Mapping) or before is None or state is None:
-            return to_json(values)
+            return to_json(values, self._messages)
         out: dict[str, Any] = {}
         for key, value in values.items():
             old = before.get(key, _MISSING)
             same = old is not _MISSING and (value is old or _same_items(old, value)) and str(key) in state
-            out[str(key)] = state[str(key)] if same else to_json(value)
+            out[str(key)] = state[str(key)] if same else to_json(value, self._messages)
         return out
 
 

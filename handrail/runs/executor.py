@@ -123,7 +123,7 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     thread_id_var.set(tid)
     kwargs = run["kwargs"]
     status, error = "success", None
-    values = ValuesEncoder()
+    values = ValuesEncoder(services.message_json)
     topic = repo.events_topic(run_id)
     writer = EventWriter(
         services.pool, run_id, notify=services.bus.sql_notify(topic), publish=lambda: services.bus.publish(topic)

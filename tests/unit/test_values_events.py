@@ -7,7 +7,7 @@ from langchain_core.messages import AIMessage, HumanMessage, RemoveMessage
 from langgraph.graph.message import add_messages
 
 from handrail.runs.events import ValuesDecoder, ValuesEncoder
-from handrail.serialize import to_json
+from handrail.serialize import MessageJson, to_json
 
 
 def states() -> list[dict]:
@@ -67,3 +67,14 @@ def test_keys_the_event_did_not_carry_are_serialised_and_the_rest_reused():
     encoder.encode({k: v for k, v in last.items() if k != "plan"})  # the stream's output keys only
     full = {**last, "messages": list(last["messages"]), "plan": [{"tool": "calculator"}]}
     assert encoder.json_of(full) == to_json(full)
+
+
+def test_a_shared_message_cache_gives_the_same_json_and_follows_replaced_messages():
+    cache = MessageJson(limit=3)
+    chunks = states()
+    plain, cached = ValuesEncoder(), ValuesEncoder(cache)
+    for chunk in chunks:
+        assert cached.encode(chunk) == plain.encode(chunk)
+    # An edited message is a new object with the same id: its JSON is its own, never the cached one.
+    edited = AIMessage("edited again", id="a1")
+    assert to_json([edited], cache) == to_json([edited]) and to_json([edited], cache)[0]["content"] == "edited again"
