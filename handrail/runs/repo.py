@@ -73,14 +73,14 @@ _INSERT_VALUES = (
 _ENQUEUE = f"""
 WITH thread AS (
     UPDATE threads SET status = 'busy', metadata = metadata || %(thread_metadata)s, updated_at = now()
-    WHERE thread_id = %(thread_id)s
-    RETURNING thread_id
+    WHERE thread_id = %(thread_id)s AND (%(owner)s::text IS NULL OR user_id IS NULL OR user_id = %(owner)s)
+    RETURNING thread_id, user_id
 ), start AS (
     SELECT %(worker)s::text IS NOT NULL AND %(after_seconds)s = 0 AND NOT EXISTS (
         SELECT 1 FROM runs WHERE thread_id = %(thread_id)s AND status IN ('pending', 'running')) AS now
 ), run AS (
     INSERT INTO runs ({_INSERT_COLUMNS}, status, worker_id, heartbeat_at, attempt, started_at)
-    SELECT {_INSERT_VALUES},
+    SELECT {_INSERT_VALUES.replace("%(user_id)s", "coalesce(thread.user_id, %(user_id)s)")},
            CASE WHEN start.now THEN 'running' ELSE 'pending' END, CASE WHEN start.now THEN %(worker)s END,
            CASE WHEN start.now THEN now() END, CASE WHEN start.now THEN 1 ELSE 0 END, CASE WHEN start.now THEN now() END
     FROM thread, start
@@ -131,13 +131,15 @@ async def enqueue_run(
     *,
     thread_metadata: dict[str, Any],
     notify: tuple[str, str] | None,
+    owner: str | None,
     start_by: str | None = None,
     **fields: Any,
 ) -> dict[str, Any] | None:
     """Queue a run on an existing thread and mark the thread busy, in one statement (with the workers'
     nudge when the bus is Postgres), or start it at once in worker `start_by` (see _ENQUEUE): the row's
-    status says which. None when the thread is gone."""
-    params = _run_params(**fields) | {"thread_metadata": Jsonb(thread_metadata), "worker": start_by}
+    status says which. The run belongs to the thread's user. None when there is no such thread owned
+    by `owner` (None: any owner)."""
+    params = _run_params(**fields) | {"thread_metadata": Jsonb(thread_metadata), "worker": start_by, "owner": owner}
     notify_sql = "1"
     if notify is not None:
         notify_sql = "pg_notify(%(channel)s, %(payload)s)"

@@ -61,19 +61,20 @@ async def create_run(
     refuse_review_bypass(values=command.get("update"), goto=command.get("goto"))
     check_limits(services, {**assistant["context"], **kwargs["context"]})
     temporary = False
+    thread: dict[str, Any] | None = None  # stateless: created in the run's own transaction
+    # Enqueueing on an existing thread needs nothing from the thread but its owner: that statement
+    # checks it, instead of reading the thread (its whole state) first.
+    queue_only = body.multitask_strategy == "enqueue" and "resume" not in command
     if thread_id is None:
         if "resume" in command:
             raise InvalidRequest("a resume needs a thread: use POST /threads/{thread_id}/runs with the paused thread")
-        thread = None  # created in the run's own transaction: no thread without its run
         temporary = body.on_completion != "keep"
+        tid = uuid.uuid4()
+    elif queue_only:
+        tid = threads.thread_uuid(thread_id)
     else:
-        try:
-            thread = await threads.get_thread(services.pool, principal, thread_id)
-        except NotFound:
-            if body.if_not_exists != "create":
-                raise NotFound(f"thread {thread_id} not found; pass if_not_exists='create' to create it") from None
-            thread = await threads.create_thread(services.pool, principal, thread_id=thread_id, if_exists="do_nothing")
-    tid = thread["thread_id"] if thread is not None else uuid.uuid4()
+        thread = await _thread(services, principal, thread_id, body)
+        tid = thread["thread_id"]
     metadata = {
         **assistant["metadata"],
         **(body.metadata or {}),
@@ -95,9 +96,15 @@ async def create_run(
         "after_seconds": body.after_seconds,
     }
     marks = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
-    if thread is not None and body.multitask_strategy == "enqueue" and "resume" not in command:
+    if thread_id is not None and queue_only:
         # Nothing to decide about the runs already there: one statement (see repo.enqueue_run).
-        return await _enqueue(services, tid, marks, fields)
+        run = await _enqueue(services, principal, marks, fields)
+        if run is None:  # no such thread of this principal's: say so, or create it if asked
+            await _thread(services, principal, thread_id, body)
+            run = await _enqueue(services, principal, marks, fields)
+        if run is None:
+            raise NotFound(f"thread {thread_id} not found")
+        return run
     cancelled_running = False
     async with services.pool.connection() as conn, conn.transaction():
         if thread is None:
@@ -137,26 +144,40 @@ async def create_run(
     return run
 
 
-async def _enqueue(services: Services, tid: uuid.UUID, marks: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    """Queue the run, or start it in this process's worker when it has a free slot."""
+async def _thread(services: Services, principal: Principal, thread_id: str, body: RunCreate) -> dict[str, Any]:
+    """The principal's thread, created when missing if the body asks for that; else 404."""
+    try:
+        return await threads.get_thread(services.pool, principal, thread_id)
+    except NotFound:
+        if body.if_not_exists != "create":
+            raise NotFound(f"thread {thread_id} not found; pass if_not_exists='create' to create it") from None
+        return await threads.create_thread(services.pool, principal, thread_id=thread_id, if_exists="do_nothing")
+
+
+async def _enqueue(
+    services: Services, principal: Principal, marks: dict[str, Any], fields: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Queue the run, or start it in this process's worker when it has a free slot. None when the
+    principal has no such thread."""
     nudge = services.bus.sql_notify("runs")
     worker = services.local_worker
     reserved = worker is not None and worker.reserve()
     run: dict[str, Any] | None = None
     try:
         start_by = services.worker_id if reserved else None
+        owner = None if principal.is_admin else principal.user_id
         try:
             run = await repo.enqueue_run(
-                services.pool, thread_metadata=marks, notify=nudge, start_by=start_by, **fields
+                services.pool, thread_metadata=marks, notify=nudge, owner=owner, start_by=start_by, **fields
             )
         except UniqueViolation:
             # Another run of the thread started the same way in the same instant: this one waits its turn.
-            run = await repo.enqueue_run(services.pool, thread_metadata=marks, notify=nudge, **fields)
+            run = await repo.enqueue_run(services.pool, thread_metadata=marks, notify=nudge, owner=owner, **fields)
     finally:
         if reserved:
             worker.adopt(run)
     if run is None:
-        raise NotFound(f"thread {tid} not found")
+        return None
     if run["status"] == "pending":
         if nudge is None:
             await services.bus.publish("runs")

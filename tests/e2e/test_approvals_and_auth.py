@@ -88,6 +88,10 @@ async def test_another_users_thread_run_and_approval_answer_404(alice, bob, admi
         await bob.threads.get_state(tid)
     with pytest.raises(NotFoundError):
         await bob.runs.create(tid, "agent", command={"resume": {"decision": "approve"}})
+    with pytest.raises(NotFoundError):  # a plain (enqueued) run is refused as well, and leaves no trace
+        await bob.runs.create(tid, "agent", input={"messages": [{"role": "user", "content": "what is 1+1"}]})
+    assert [r["run_id"] for r in await alice.runs.list(tid)] == [r["run_id"] for r in runs]
+    assert (await alice.threads.get(tid))["status"] == "interrupted"
     assert tid not in [t["thread_id"] for t in await bob.threads.search(limit=100)]
     async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["bob"]}) as http:
         assert (
