@@ -207,11 +207,6 @@ def parse_new_id(thread_id: str) -> uuid.UUID:
         ) from exc
 
 
-def thread_uuid(value: str) -> uuid.UUID:
-    """A thread id from a path: a malformed one is a thread that is not there (404)."""
-    return _uuid(value)
-
-
 def _uuid(value: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))

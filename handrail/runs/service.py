@@ -70,9 +70,9 @@ async def create_run(
             raise InvalidRequest("a resume needs a thread: use POST /threads/{thread_id}/runs with the paused thread")
         temporary = body.on_completion != "keep"
         tid = uuid.uuid4()
-    elif queue_only:
-        tid = threads.thread_uuid(thread_id)
-    else:
+    elif queue_only and _is_uuid(thread_id):
+        tid = uuid.UUID(thread_id)
+    else:  # (a malformed id too: the thread's own rules say 404, or 422 when asked to create it)
         thread = await _thread(services, principal, thread_id, body)
         tid = thread["thread_id"]
     metadata = {
@@ -96,7 +96,7 @@ async def create_run(
         "after_seconds": body.after_seconds,
     }
     marks = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
-    if thread_id is not None and queue_only:
+    if thread is None and thread_id is not None:  # the enqueue-only path
         # Nothing to decide about the runs already there: one statement (see repo.enqueue_run).
         run = await _enqueue(services, principal, marks, fields)
         if run is None:  # no such thread of this principal's: say so, or create it if asked
@@ -142,6 +142,14 @@ async def create_run(
     if nudge is None:
         await services.bus.publish("runs")
     return run
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
 
 
 async def _thread(services: Services, principal: Principal, thread_id: str, body: RunCreate) -> dict[str, Any]:
