@@ -10,6 +10,8 @@ LangGraph reads it back, exactly as the stock saver has it (tests/integration/te
 - A checkpoint was a pipeline of an `executemany` of blobs plus an INSERT; here one statement.
 - Serialising small values on a thread cost more than serialising them (a thread hop per step);
   only large values (a long message history) are serialised off the event loop.
+- A long conversation was packed again, message by message, at every step that added to it: each
+  message's bytes are kept and a list is their concatenation, byte for byte the same (packing.py).
 - A long conversation was decoded again at every read of its thread (the run's end, the next turn's
   start): 16% of the server's time at turn 200. Blobs this process wrote or read lately are kept
   decoded, keyed by their stored bytes, so a hit is exactly what decoding would give.
@@ -48,6 +50,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from handrail.packing import ConversationSerde, PackedMessages
 from handrail.serialize import dumps_json
 
 logger = logging.getLogger("handrail.saver")
@@ -154,6 +157,7 @@ class HandrailSaver(AsyncPostgresSaver):
         self._lingering: dict[str, asyncio.Task[None]] = {}
         self._writing: dict[str, set[asyncio.Future[None]]] = {}
         self._decoded = _Decoded(DECODED_BYTES)
+        self.serde = ConversationSerde(self.serde, PackedMessages())  # type: ignore[assignment]
 
     def _load_blobs(self, blob_values: list[tuple[bytes, bytes, bytes]]) -> dict[str, Any]:
         """As the stock saver, but a list value decoded lately (or written by this process) is not
