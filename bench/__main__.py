@@ -102,7 +102,7 @@ async def http_and_approvals(admin: str, repeat: int, cells: dict[str, Any]) -> 
     from contextlib import AsyncExitStack
 
     from bench.approvals import approval_latency
-    from bench.load import create_and_wait
+    from bench.load import create_and_wait, wait_alone
     from bench.servers import handrail_server, langgraph_dev
 
     result: dict[str, Any] = {}
@@ -133,6 +133,8 @@ async def http_and_approvals(admin: str, repeat: int, cells: dict[str, Any]) -> 
                         result[f"{key}_error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                         continue
                     reps[key][str(concurrency)].append(figures)
+                    if key == "handrail" and concurrency == 1:
+                        reps[key].setdefault("wait", []).append(await wait_alone(server.url, runs=n))
                     note(
                         f"  rep {rep + 1}/{repeat} {key} {concurrency} at once: {figures['runs_per_s']:.1f} runs/s, "
                         f"p50 {figures['p50_ms']:.1f} ms, errors {figures['errors']}"

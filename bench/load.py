@@ -30,3 +30,17 @@ async def create_and_wait(url: str, *, runs: int, concurrency: int, warmup: int 
     if last_error:
         figures["last_error"] = last_error[0]
     return figures
+
+
+async def wait_alone(url: str, *, runs: int, warmup: int = 2) -> dict[str, Any]:
+    """Sequential `runs.wait` on threads created beforehand: the API's cost over the in-process graph,
+    which creates no thread either (the target names "sequential runs.wait")."""
+    from langgraph_sdk import get_client
+
+    client = get_client(url=url, timeout=120)
+    threads = iter([(await client.threads.create())["thread_id"] for _ in range(runs + warmup)])
+
+    async def one() -> bool:
+        return succeeded(await client.runs.wait(next(threads), "agent", input=QUESTION))
+
+    return await measure(one, runs=runs, concurrency=1, warmup=warmup)

@@ -44,10 +44,18 @@ def ratios(cells: dict[str, Any]) -> list[dict[str, Any]]:
     storage, recovery = _result(cells, "storage"), _result(cells, "recovery")
     handrail16, dev16 = _get(http, "handrail", "16", "runs_per_s"), _get(http, "langgraph_dev", "16", "runs_per_s")
     http1 = _get(http, "handrail", "1", "p50_ms")
+    wait1 = _get(http, "handrail", "wait", "p50_ms")
     inproc1 = _get(inproc, "graph, HandrailSaver, sync, 1 at once", "p50_ms")
     return [
         _entry("HTTP@16 runs/s ÷ langgraph dev@16 runs/s", _ratio(handrail16, dev16), "×", "≥ 2", lambda v: v >= 2),
         _entry("HTTP@1 p50 ÷ in-process graph (sync) p50", _ratio(http1, inproc1), "×", "≤ 1.2", lambda v: v <= 1.2),
+        _entry(
+            "HTTP runs.wait alone p50 ÷ in-process graph (sync) p50",
+            _ratio(wait1, inproc1),
+            "×",
+            "≤ 1.2 (the thread made beforehand)",
+            lambda v: v <= 1.2,
+        ),
         _entry(
             "durable step, HandrailSaver, sync (bare 8-step graph)",
             _get(steps, "HandrailSaver/sync", "ms_per_step"),
@@ -177,6 +185,8 @@ def _http(title: str, result: dict[str, Any]) -> list[str]:
             if isinstance(carried, int)
             else "in-memory runtime"
         )
+        if server == "handrail" and _get(result, server, "wait") is not None:
+            rows.append(_row(label, "runs.wait alone (thread made before), 1", _get(result, server, "wait"), ""))
         for concurrency in ("1", "16"):
             f = _get(result, server, concurrency)
             if f is None:
