@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     prune_interval_s: float = Field(60.0, gt=0, description="How often the background pruner looks for work.")
     prune_batch: int = Field(200, ge=1, description="Most threads or runs one pruning statement touches.")
     default_durability: Literal["sync", "async", "exit"] = Field(
-        "sync", description="Checkpoint durability of runs that do not ask (sync: no finished step is lost)."
+        "sync",
+        description="Checkpoint durability of runs that do not ask: sync commits each step before the next "
+        "starts (no finished step is lost); async while the next runs (a crash can repeat the last step).",
     )
 
     # --- approvals and webhooks ----------------------------------------------------------
