@@ -140,12 +140,8 @@ async def enqueue_run(
     status says which. The run belongs to the thread's user. None when there is no such thread owned
     by `owner` (None: any owner)."""
     params = _run_params(**fields) | {"thread_metadata": Jsonb(thread_metadata), "worker": start_by, "owner": owner}
-    notify_sql = "1"
-    if notify is not None:
-        notify_sql = "pg_notify(%(channel)s, %(payload)s)"
-        params |= {"channel": notify[0], "payload": notify[1]}
     async with pool.connection() as conn:
-        row = await (await conn.execute(_ENQUEUE.format(notify=notify_sql), params)).fetchone()
+        row = await (await conn.execute(_ENQUEUE.format(notify=_nudge(notify, params)), params)).fetchone()
     if row is not None:
         row.pop("nudged", None)
     return row
@@ -345,7 +341,7 @@ WITH fin AS (
     FROM fin
     RETURNING seq
 )
-SELECT ended.seq, (SELECT count(*) FROM thread) AS threads{notify} FROM ended
+SELECT ended.seq, (SELECT count(*) FROM thread) AS threads, {notify} AS nudged FROM ended
 """
 
 
@@ -385,13 +381,18 @@ async def finish(
         "end_event": END_EVENT,
         "end": Jsonb(end),
     }
-    notify_sql = ""
-    if notify is not None:
-        notify_sql = ", pg_notify(%(channel)s, %(payload)s)"
-        params |= {"channel": notify[0], "payload": notify[1]}
     async with pool.connection() as conn:
-        row = await (await conn.execute(_FINISH.format(notify=notify_sql), params)).fetchone()
+        row = await (await conn.execute(_FINISH.format(notify=_nudge(notify, params)), params)).fetchone()
     return row is not None
+
+
+def _nudge(notify: tuple[str, str] | None, params: dict[str, Any]) -> str:
+    """The SQL expression that sends `notify` (channel, payload) with the statement's commit: NOTIFY
+    is delivered at commit, so the readers it wakes find what the statement wrote."""
+    if notify is None:
+        return "NULL"
+    params |= {"channel": notify[0], "payload": notify[1]}
+    return "pg_notify(%(channel)s, %(payload)s)"
 
 
 async def cancel_pending(conn: AsyncConnection[DictRow], run_id: uuid.UUID, action: str) -> None:
