@@ -25,6 +25,7 @@ from handrail.api import approvals, assistants, meta, runs, store, threads
 from handrail.api.limits import RequestLimits
 from handrail.errors import HandrailError, InfrastructureError, RateLimited
 from handrail.logs import configure_logging
+from handrail.metrics import HttpMetrics
 from handrail.runs.worker import Worker
 from handrail.services import open_services
 from handrail.settings import Settings, get_settings
@@ -95,6 +96,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Studio is a hosted page calling a server on the user's machine or network: browsers ask first.
         allow_private_network=True,
     )
+    # Outermost: every answer is counted, the request limits' and the error handler's too.
+    app.add_middleware(HttpMetrics, metrics=lambda: getattr(getattr(app.state, "services", None), "metrics", None))
     return app
 
 
@@ -110,7 +113,8 @@ class StudioQuirks:
             k == b"content-type" and v.startswith(b"text/plain") for k, v in scope["headers"]
         ):
             relabelled = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            scope = {**scope, "headers": [*relabelled, (b"content-type", b"application/json")]}
+            # In place: the route the router records in this scope must stay visible to HttpMetrics.
+            scope["headers"] = [*relabelled, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -82,6 +82,9 @@ class Models:
     synthesizer: BaseChatModel
 
 
+ToolObserver = Callable[[str, bool, float], None]
+
+
 @dataclass(frozen=True)
 class AgentDeps:
     """What the nodes need that is not state: models, tools, tool resources, default limits, and
@@ -92,6 +95,7 @@ class AgentDeps:
     tool_resources: Any = None
     defaults: RunContext = RunContext()
     approvals: ApprovalGate = NoApprovalLedger()
+    observe_tool: ToolObserver | None = None  # told (tool, ok, seconds) of every call that ran: metrics
 
     def context(self, runtime: Runtime[RunContext] | None) -> RunContext:
         """The run's context, or the defaults when the caller passed none (`langgraph dev`, tests)."""

@@ -16,6 +16,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -28,6 +29,7 @@ from pydantic import SecretStr
 from uvicorn.config import STARTUP_FAILURE
 
 from handrail.db import _start_embedded
+from handrail.metrics import MULTIPROC_ENV
 from handrail.services import open_services
 from handrail.settings import Settings
 from server import create_app
@@ -75,7 +77,8 @@ def serve(settings: Settings) -> int:
             # On SIGTERM/SIGINT the supervisor SIGTERMs every child and waits for it: each child stops like a
             # single server (SHUTDOWN_GRACE_S for open requests, then for in-flight runs, handed back to the queue).
             # A child that dies is replaced; its runs are taken over through its liveness lock.
-            uvicorn.run(CHILD_APP, factory=True, workers=processes, **options)
+            with _shared_metrics():
+                uvicorn.run(CHILD_APP, factory=True, workers=processes, **options)
     except KeyboardInterrupt:
         logger.info("serve.interrupted_during_startup")
     except Exception:
@@ -107,6 +110,21 @@ class _Startup:
             self._holding = False
         if self._asked:
             raise KeyboardInterrupt
+
+
+@contextmanager
+def _shared_metrics() -> Iterator[None]:
+    """Every child writes its metric samples to one directory, so a scrape of any child counts them all
+    (prometheus-client's multiprocess mode, read at import: the children import it after this)."""
+    if os.environ.get(MULTIPROC_ENV):  # the operator's own directory
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="handrail-metrics-") as directory:
+        os.environ[MULTIPROC_ENV] = directory
+        try:
+            yield
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
 
 
 @contextmanager

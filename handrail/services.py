@@ -23,6 +23,7 @@ from handrail.auth import KeyRing
 from handrail.bus import Bus, PostgresBus, RedisBus
 from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
+from handrail.metrics import Metrics
 from handrail.migrate import migrate
 from handrail.runs.local_ends import LocalEnds
 from handrail.saver import HandrailSaver
@@ -53,6 +54,7 @@ class Services:
     local_worker: Any = None
     ends: LocalEnds = field(default_factory=LocalEnds)
     message_json: MessageJson = field(default_factory=MessageJson)
+    metrics: Metrics = field(default_factory=Metrics)
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -112,8 +114,13 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         await store.start_ttl_sweeper()
         stack.push_async_callback(store.stop_ttl_sweeper)
+        metrics = Metrics()
         deps = build_deps(
-            settings, pool, registry=registry_from_settings(settings), approvals=PostgresApprovalGate(pool)
+            settings,
+            pool,
+            registry=registry_from_settings(settings),
+            approvals=PostgresApprovalGate(pool),
+            observe_tool=metrics.tool_finished,
         )
         graph = build_graph(deps, checkpointer=saver, store=store)
         await register_graphs(pool, [GRAPH_ID])
@@ -129,6 +136,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             max_attempts=settings.webhook_max_attempts,
             backoff_s=settings.webhook_backoff_s,
             timeout_s=settings.webhook_timeout_s,
+            on_failure=lambda kind: metrics.webhook_failures.labels(kind).inc(),
         )
         services = Services(
             settings=settings,
@@ -143,6 +151,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             http=http,
             webhooks=webhooks,
             redis=redis_client,
+            metrics=metrics,
         )
         logger.info(
             "services.ready",

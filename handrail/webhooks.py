@@ -237,8 +237,10 @@ class WebhookSender:
         backoff_s: float,
         timeout_s: float,
         resolve: Resolver = resolve_host,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self._pool = pool
+        self._on_failure = on_failure  # told the kind of every delivery that gave up (metrics)
         self._http = http
         self._secret = secret
         self._max_attempts = max(1, max_attempts)
@@ -286,6 +288,8 @@ class WebhookSender:
                 )
                 await asyncio.sleep(delay)
         logger.warning("webhook.failed", extra={**log, "attempts": attempt})
+        if self._on_failure is not None:
+            self._on_failure(kind)
         return False
 
     async def _attempt(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.language_models import BaseChatModel
 
-from graph.context import AgentDeps, Models, RunContext
+from graph.context import AgentDeps, Models, RunContext, ToolObserver
 from handrail.errors import ConfigurationError
 from handrail.settings import Settings
 from llm.factory import make_chat_model
@@ -63,6 +63,7 @@ def build_deps(
     approvals: ApprovalGate | None = None,
     models: Models | None = None,
     registry: Registry | None = None,
+    observe_tool: ToolObserver | None = None,
 ) -> AgentDeps:
     """`approvals` is the gate sensitive calls must pass; none given, they never run (fail closed)."""
     return AgentDeps(
@@ -71,4 +72,5 @@ def build_deps(
         tool_resources=ToolResources(pool=pool, smtp=smtp_from_settings(settings)),
         defaults=default_context(settings),
         approvals=approvals or NoApprovalLedger(),
+        observe_tool=observe_tool,
     )

@@ -128,7 +128,7 @@ async def _run(
     # Progress for UIs that stream `custom`: which call starts, and how it ended.
     progress = {"call_id": pending["call_id"], "tool": spec.name, "step": pending["step"] + 1}
     runtime.stream_writer({"type": "tool_started", **progress})
-    result = await run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s)
+    result = await run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s, observe=deps.observe_tool)
     runtime.stream_writer({"type": "tool_finished", **progress, "ok": result.ok, "error": result.error})
     return _record(
         state,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from handrail import __version__
 from handrail.api.deps import ServicesDep
+from handrail.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["meta"])
 
@@ -20,6 +21,12 @@ async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any]:
         async with services.pool.connection() as conn:
             await conn.execute("SELECT 1")
     return {"ok": True}
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus exposition: runs, tools, models, approvals, the queue, webhooks and HTTP (handrail/metrics.py)."""
+    return Response(await services.metrics.exposition(services.pool), media_type=CONTENT_TYPE)
 
 
 @router.get("/info")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ from langgraph.types import Command, Send
 from graph.context import LimitError, RunContext
 from handrail import approvals, notify
 from handrail.logs import run_id_var, thread_id_var
+from handrail.metrics import Metrics, ModelUsage
 from handrail.runs import event_log, repo
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
@@ -124,13 +126,14 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     kwargs = run["kwargs"]
     status, error = "success", None
     values = ValuesEncoder(services.message_json)
+    tally = Tally(services.metrics)
     topic = repo.events_topic(run_id)
     writer = EventWriter(
         services.pool, run_id, notify=services.bus.sql_notify(topic), publish=lambda: services.bus.publish(topic)
     )
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, graph_input(run), values, writer)
+            await _stream(services, run, graph_input(run), values, writer, tally)
     except asyncio.CancelledError:
         stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
@@ -167,6 +170,8 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     step = await finalize(
         services, run, status, error, worker_id=services.worker_id, last_values=last_values, values=values
     )
+    if step is not None:
+        services.metrics.run_ended(status, time.monotonic() - tally.started, tally.steps, tally.usage.cost_usd)
     if stop.reason == "rollback":
         await rollback(services, run)
         step = None
@@ -175,19 +180,23 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
 
 
 async def _stream(
-    services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder, writer: EventWriter
+    services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder, writer: EventWriter, tally: Tally
 ) -> None:
     kwargs = run["kwargs"]
     # A run started by /wait has one reader, of its final state (its stream is not resumable): the
     # events nobody will read are not written. Its last `values` is, so that the output points at it
     # as for any run.
     final_only = kwargs.get("record") == FINAL_ONLY
-    modes = ["values"] if final_only else sorted({STREAM_MODES[m] for m in kwargs["stream_mode"]})
+    requested = set() if final_only else {STREAM_MODES[m] for m in kwargs["stream_mode"]}
+    # `values` always: one per super-step is how the run's steps are counted (metrics).
+    modes = sorted(requested | {VALUES})
     last: Any = None
+    config = run_config(run)
+    config["callbacks"] = [tally.usage]
     try:
         async for ns, mode, chunk in services.graph.astream(
             payload,
-            run_config(run),
+            config,
             context=run_context(services, run),
             stream_mode=modes,
             subgraphs=True,
@@ -200,8 +209,12 @@ async def _stream(
             event = "messages" if mode == "messages" else mode
             if ns:
                 event = "|".join([event, *ns])
+            elif mode == VALUES:
+                tally.steps += 1
             if final_only:
                 last = chunk if event == VALUES else last
+            elif mode == VALUES and mode not in requested:
+                continue
             elif event == VALUES:
                 data, is_delta = values.encode(chunk)
                 writer.add(event, data, delta=is_delta)
@@ -224,6 +237,16 @@ async def _close(writer: EventWriter) -> Exception | None:
             continue  # the worker repeats its cancel until the run has seen it; it has
         except Exception as exc:
             return exc
+
+
+class Tally:
+    """What one run's metrics need: when it started, its super-steps (one `values` each) and its
+    model usage (a callback on every model call of the run)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.started = time.monotonic()
+        self.steps = 0
+        self.usage = ModelUsage(metrics)
 
 
 def _debug_payload(chunk: Any) -> Any:

@@ -283,7 +283,7 @@ async def _accept_resume(
         )
     except InvalidReview as exc:
         raise InvalidResume(f"invalid resume for approval {target['approval_id']}: {exc}") from exc
-    return await approvals.decide(
+    decided = await approvals.decide(
         conn,
         target,
         dict(review),
@@ -291,6 +291,10 @@ async def _accept_resume(
         reason=expiry_reason,
         expired=expiry_reason is not None,
     )
+    services.metrics.approval_decided(
+        decided["status"], (decided["decided_at"] - decided["created_at"]).total_seconds()
+    )
+    return decided
 
 
 async def _refuse_resume_without_approval(

@@ -216,6 +216,7 @@ class Worker:
             logger.warning(
                 "run.worker_lost", extra={"run_id": str(row["run_id"]), "now": row["status"], "attempt": row["attempt"]}
             )
+            services.metrics.taken_over.labels("failed" if row["status"] == "error" else "requeued").inc()
             if row["status"] == "error":
                 await repo.append_event(
                     services.pool, row["run_id"], repo.END_EVENT, {"status": "error", "output": None}

@@ -168,6 +168,27 @@ async def test_concurrent_runs_are_answered_and_executed_by_both_processes(two_p
     assert {int(w.rsplit(":", 1)[1]) for w in ran_on} == two_processes.children()
 
 
+async def test_metrics_scraped_from_either_process_count_the_runs_of_both(two_processes):
+    async def successes() -> float:
+        async with httpx.AsyncClient(base_url=two_processes.url) as http:  # a new connection: any process
+            text = (await http.get("/metrics")).text
+        line = next((x for x in text.splitlines() if x.startswith('handrail_runs_total{outcome="success"}')), None)
+        return float(line.split()[-1]) if line else 0.0
+
+    before = {await successes() for _ in range(6)}
+    assert len(before) == 1, f"the processes disagree: {before}"
+    client = two_processes.client()
+
+    async def ask(i: int) -> str:
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "agent", input=user(f"what is {i}+1"))
+        return tid
+
+    threads = await asyncio.gather(*(ask(i) for i in range(12)))
+    assert len(await worker_ids_of(two_processes, list(threads))) == 2, "the runs did not land on both processes"
+    assert {await successes() for _ in range(8)} == {before.pop() + 12}
+
+
 async def test_streamed_approval_pauses_resume_whichever_process_runs_them(two_processes):
     client = two_processes.client()
 
