@@ -17,16 +17,12 @@ import os
 import time
 from typing import Any
 
-from langchain_core.callbacks import AsyncCallbackHandler
-from langchain_core.messages import AIMessage
-from langchain_core.outputs import LLMResult
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handrail.db import Pool
-from llm.usage import usage_of
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -155,28 +151,6 @@ class _Snapshot:
             ("oldest_approval_s", "handrail_approval_oldest_age_seconds", "Age of the oldest pending approval."),
         ):
             yield GaugeMetricFamily(name, doc, value=float(self._row.get(key) or 0))
-
-
-class ModelUsage(AsyncCallbackHandler):
-    """Counts every model answer of one run: tokens and cost by model, and the run's total cost."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
-        self.cost_usd = 0.0
-
-    async def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        for generations in response.generations:
-            for generation in generations:
-                message = getattr(generation, "message", None)
-                if not isinstance(message, AIMessage):
-                    continue
-                usage = message.usage_metadata or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-                model = str(message.response_metadata.get("model_name") or "unknown")
-                self._metrics.tokens.labels(model, "input").inc(usage["input_tokens"])
-                self._metrics.tokens.labels(model, "output").inc(usage["output_tokens"])
-                cost = usage_of(message).cost_usd
-                self._metrics.cost.labels(model).inc(cost)
-                self.cost_usd += cost
 
 
 class HttpMetrics:

@@ -26,6 +26,7 @@ from handrail.errors import ConfigurationError
 from handrail.metrics import Metrics
 from handrail.migrate import migrate
 from handrail.runs.local_ends import LocalEnds
+from handrail.runs.summary import observe_tool
 from handrail.saver import HandrailSaver
 from handrail.serialize import MessageJson
 from handrail.settings import Settings
@@ -120,7 +121,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             pool,
             registry=registry_from_settings(settings),
             approvals=PostgresApprovalGate(pool),
-            observe_tool=metrics.tool_finished,
+            observe_tool=observe_tool(metrics),
         )
         graph = build_graph(deps, checkpointer=saver, store=store)
         await register_graphs(pool, [GRAPH_ID])

@@ -16,11 +16,11 @@ from langgraph.types import Command, Send
 from graph.context import LimitError, RunContext
 from handrail import approvals, notify
 from handrail.logs import run_id_var, thread_id_var
-from handrail.metrics import Metrics, ModelUsage
-from handrail.runs import event_log, repo
+from handrail.runs import event_log, repo, summary
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
 from handrail.runs.schemas import FINAL_ONLY, STREAM_MODES
+from handrail.runs.summary import RunRecorder
 from handrail.serialize import to_json
 from handrail.services import Services
 from handrail.state import checkpoint_of, interrupts_by_task
@@ -126,14 +126,15 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     kwargs = run["kwargs"]
     status, error = "success", None
     values = ValuesEncoder(services.message_json)
-    tally = Tally(services.metrics)
+    recorder = RunRecorder(services.metrics)
+    summary.current.set(recorder)  # the run's node tasks inherit it: tool calls are attributed to this run
     topic = repo.events_topic(run_id)
     writer = EventWriter(
         services.pool, run_id, notify=services.bus.sql_notify(topic), publish=lambda: services.bus.publish(topic)
     )
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, graph_input(run), values, writer, tally)
+            await _stream(services, run, graph_input(run), values, writer, recorder)
     except asyncio.CancelledError:
         stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
@@ -168,10 +169,17 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     # flipped it) must not cancel the bookkeeping that wakes its readers.
     stop.handled = True
     step = await finalize(
-        services, run, status, error, worker_id=services.worker_id, last_values=last_values, values=values
+        services,
+        run,
+        status,
+        error,
+        worker_id=services.worker_id,
+        last_values=last_values,
+        values=values,
+        recorded=recorder.summary(run, status),
     )
     if step is not None:
-        services.metrics.run_ended(status, time.monotonic() - tally.started, tally.steps, tally.usage.cost_usd)
+        services.metrics.run_ended(status, time.monotonic() - recorder.started, recorder.supersteps, recorder.cost_usd)
     if stop.reason == "rollback":
         await rollback(services, run)
         step = None
@@ -180,7 +188,12 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
 
 
 async def _stream(
-    services: Services, run: dict[str, Any], payload: Any, values: ValuesEncoder, writer: EventWriter, tally: Tally
+    services: Services,
+    run: dict[str, Any],
+    payload: Any,
+    values: ValuesEncoder,
+    writer: EventWriter,
+    recorder: RunRecorder,
 ) -> None:
     kwargs = run["kwargs"]
     # A run started by /wait has one reader, of its final state (its stream is not resumable): the
@@ -192,7 +205,7 @@ async def _stream(
     modes = sorted(requested | {VALUES})
     last: Any = None
     config = run_config(run)
-    config["callbacks"] = [tally.usage]
+    config["callbacks"] = [recorder]
     try:
         async for ns, mode, chunk in services.graph.astream(
             payload,
@@ -210,7 +223,7 @@ async def _stream(
             if ns:
                 event = "|".join([event, *ns])
             elif mode == VALUES:
-                tally.steps += 1
+                recorder.supersteps += 1
             if final_only:
                 last = chunk if event == VALUES else last
             elif mode == VALUES and mode not in requested:
@@ -239,16 +252,6 @@ async def _close(writer: EventWriter) -> Exception | None:
             return exc
 
 
-class Tally:
-    """What one run's metrics need: when it started, its super-steps (one `values` each) and its
-    model usage (a callback on every model call of the run)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.started = time.monotonic()
-        self.steps = 0
-        self.usage = ModelUsage(metrics)
-
-
 def _debug_payload(chunk: Any) -> Any:
     """Studio reads `checkpoint` and `parent_checkpoint` on debug checkpoint events."""
     data = to_json(chunk)
@@ -268,6 +271,7 @@ async def finalize(
     worker_id: str | None,
     last_values: tuple[int, dict[str, Any]] | None = None,
     values: ValuesEncoder | None = None,
+    recorded: dict[str, Any] | None = None,
 ) -> int | None:
     """Approvals first, then the run's terminal status with its thread's state; a stream closes only after.
 
@@ -313,6 +317,7 @@ async def finalize(
         output=output,
         output_of=output_of,
         notify=nudge,
+        summary=recorded,
     ):
         logger.warning("run.finish_lost", extra={"status": status})
         return None

@@ -32,7 +32,7 @@ def end_topic(run_id: object) -> str:
 
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, user_id, status, metadata, kwargs, multitask_strategy, webhook, temporary, "
-    "attempt, worker_id, cancel_action, error, created_at, updated_at, started_at, ended_at"
+    "attempt, worker_id, cancel_action, error, created_at, updated_at, started_at, ended_at, summary"
 )
 
 
@@ -54,6 +54,8 @@ def run_json(row: dict[str, Any]) -> dict[str, Any]:
         "metadata": row["metadata"],
         "kwargs": row["kwargs"],
         "multitask_strategy": row["multitask_strategy"],
+        # What the run did and cost, once it ended (handrail/runs/summary.py); absent before.
+        **({"summary": row["summary"]} if row.get("summary") is not None else {}),
     }
 
 
@@ -323,7 +325,7 @@ async def release(pool: Pool, run_id: uuid.UUID, worker_id: str) -> None:
 # another run of it is queued or running.
 _FINISH = """
 WITH fin AS (
-    UPDATE runs SET status = %(status)s, error = %(error)s, ended_at = now(), updated_at = now()
+    UPDATE runs SET status = %(status)s, error = %(error)s, summary = %(summary)s, ended_at = now(), updated_at = now()
     WHERE run_id = %(run)s AND status IN ('pending', 'running') AND (%(worker)s::text IS NULL OR worker_id = %(worker)s)
     RETURNING run_id, thread_id
 ), thread AS (
@@ -358,8 +360,9 @@ async def finish(
     output: Any = None,
     output_of: int | None = None,
     notify: tuple[str, str] | None = None,
+    summary: dict[str, Any] | None = None,
 ) -> bool:
-    """Mark the run terminal, record its thread's state and close its event stream, atomically.
+    """Mark the run terminal (with its summary), record its thread's state and close its event stream, atomically.
     False if the run was no longer ours (nothing is written then).
 
     `output_of`: the seq of the run's last `values` event when that event already holds the output's
@@ -380,6 +383,7 @@ async def finish(
         "interrupts": Jsonb(interrupts),
         "end_event": END_EVENT,
         "end": Jsonb(end),
+        "summary": Jsonb(summary) if summary is not None else None,
     }
     async with pool.connection() as conn:
         row = await (await conn.execute(_FINISH.format(notify=_nudge(notify, params)), params)).fetchone()

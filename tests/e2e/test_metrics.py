@@ -124,3 +124,33 @@ async def test_a_run_whose_worker_died_is_counted_when_it_is_taken_over(alice, b
     after = await scrape(base_url)
     assert moved(before, after, "handrail_runs_taken_over_total", result="requeued") == 1
     await alice.runs.cancel(tid, run["run_id"])
+
+
+async def test_a_finished_run_returns_the_summary_of_what_it_did_and_cost(alice):
+    tid = (await alice.threads.create())["thread_id"]
+    await alice.runs.wait(tid, "agent", input=user(QUESTION))
+    failing = (await alice.threads.create())["thread_id"]
+    await alice.runs.wait(failing, "agent", input=user("what is 1/0"))
+
+    run = (await alice.runs.list(tid))[0]
+    summary = (await alice.runs.get(tid, run["run_id"]))["summary"]
+    assert summary["outcome"] == "success" and summary["thread_id"] == tid and summary["user_id"] == "alice"
+    assert summary["models"] == ["handrail-offline-1"]
+    calls = [s for s in summary["steps"] if s["kind"] == "llm"]
+    tools = [s for s in summary["steps"] if s["kind"] == "tool"]
+    assert {s["node"] for s in calls} >= {"plan", "synthesize"}
+    assert sorted((t["name"], t["ok"], t["node"]) for t in tools) == [
+        ("calculator", True, "execute"),
+        ("get_time", True, "execute"),
+    ]
+    assert summary["tokens_in"] == sum(s["tokens_in"] for s in calls) > 0
+    assert summary["tokens_out"] == sum(s["tokens_out"] for s in calls) > 0
+    assert summary["cost_usd"] == 0, "the offline model has no price"
+    assert 0 < summary["duration_ms"]["agent"] <= summary["duration_ms"]["wall"]
+    assert summary["supersteps"] >= 5
+
+    other = (await alice.runs.list(failing))[0]
+    failed_tools = [
+        s for s in (await alice.runs.get(failing, other["run_id"]))["summary"]["steps"] if s["kind"] == "tool"
+    ]
+    assert [(t["name"], t["ok"]) for t in failed_tools] == [("calculator", False)]
