@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from llm.usage import PRICES, Prices
 from tools.gate import ApprovalGate, NoApprovalLedger
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class AgentDeps:
     defaults: RunContext = RunContext()
     approvals: ApprovalGate = NoApprovalLedger()
     observe_tool: ToolObserver | None = None  # told (tool, ok, seconds) of every call that ran: metrics
+    prices: Prices = dataclasses.field(default_factory=lambda: dict(PRICES))  # USD per million tokens, by model
 
     def context(self, runtime: Runtime[RunContext] | None) -> RunContext:
         """The run's context, or the defaults when the caller passed none (`langgraph dev`, tests)."""

@@ -116,6 +116,11 @@ class Settings(BaseSettings):
     )
     prune_interval_s: float = Field(60.0, gt=0, description="How often the background pruner looks for work.")
     prune_batch: int = Field(200, ge=1, description="Most threads or runs one pruning statement touches.")
+    model_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="USD per million tokens [input, output] by model-name prefix, over the built-in table "
+        '(llm/usage.py), as JSON: {"my-model": [1.0, 2.0]}. Costs in run summaries, metrics and budgets.',
+    )
     default_durability: Literal["sync", "async", "exit"] = Field(
         "sync",
         description="Checkpoint durability of runs that do not ask: sync commits each step before the next "

@@ -8,6 +8,7 @@ from graph.context import AgentDeps, Models, RunContext, ToolObserver
 from handrail.errors import ConfigurationError
 from handrail.settings import Settings
 from llm.factory import make_chat_model
+from llm.usage import PRICES
 from tools.gate import ApprovalGate, NoApprovalLedger
 from tools.registry import Registry, builtin_registry
 from tools.resources import ConnectionSource, SmtpConfig, ToolResources
@@ -73,4 +74,5 @@ def build_deps(
         defaults=default_context(settings),
         approvals=approvals or NoApprovalLedger(),
         observe_tool=observe_tool,
+        prices={**PRICES, **settings.model_prices},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,14 +29,19 @@ class Usage:
         return Usage(self.tokens + other.tokens, self.cost_usd + other.cost_usd)
 
 
-def usage_of(message: AIMessage) -> Usage:
+Prices = Mapping[str, tuple[float, float]]
+
+
+def usage_of(message: AIMessage, prices: Prices | None = None) -> Usage:
+    """Tokens and cost of one answer; `prices` (the deployment's: MODEL_PRICES over PRICES) by default PRICES."""
+    table = PRICES if prices is None else prices
     meta: dict[str, Any] = dict(message.usage_metadata or {})
     tokens_in, tokens_out = meta.get("input_tokens", 0), meta.get("output_tokens", 0)
     model = str(message.response_metadata.get("model_name", ""))
     price_in, price_out = 0.0, 0.0
     # Longest prefix wins: "gpt-4.1-mini-2025..." must not be priced as "gpt-4.1".
-    for name in sorted(PRICES, key=len, reverse=True):
+    for name in sorted(table, key=len, reverse=True):
         if model.startswith(name):
-            price_in, price_out = PRICES[name]
+            price_in, price_out = table[name]
             break
     return Usage(tokens_in + tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)

@@ -72,7 +72,7 @@ async def _resolve(deps: AgentDeps, state: AgentState) -> tuple[PendingCall, Usa
         reply = await model.ainvoke(
             [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
         )
-        used = usage_of(reply)
+        used = usage_of(reply, deps.prices)
         made = [c["args"] for c in reply.tool_calls if c["name"] == spec.name]
         if not made:
             return pending, used, _observation(pending, ToolResult.failure("the executor model made no call"), "failed")

@@ -28,7 +28,7 @@ def make_synthesize(deps: AgentDeps) -> NodeFn:
         prompt = [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
         try:
             reply = await deps.models.synthesizer.ainvoke(prompt)
-            answer, used = str(reply.text), usage_of(reply)
+            answer, used = str(reply.text), usage_of(reply, deps.prices)
         except Exception:
             # The answer must never be a bare error: fall back to the grounded, rule-written answer.
             logger.exception("synthesize.model_failed")

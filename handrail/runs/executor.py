@@ -126,7 +126,7 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     kwargs = run["kwargs"]
     status, error = "success", None
     values = ValuesEncoder(services.message_json)
-    recorder = RunRecorder(services.metrics)
+    recorder = RunRecorder(services.metrics, services.deps.prices)
     summary.current.set(recorder)  # the run's node tasks inherit it: tool calls are attributed to this run
     topic = repo.events_topic(run_id)
     writer = EventWriter(

@@ -20,7 +20,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import LLMResult
 
 from handrail.metrics import Metrics
-from llm.usage import usage_of
+from llm.usage import Prices, usage_of
 
 MAX_STEPS = 200  # entries kept per summary: a looping run must not write an unbounded row
 
@@ -30,8 +30,8 @@ current: ContextVar[RunRecorder | None] = ContextVar("handrail_run_recorder", de
 class RunRecorder(AsyncCallbackHandler):
     """One run's model and tool calls, in order."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self._metrics = metrics
+    def __init__(self, metrics: Metrics, prices: Prices | None = None) -> None:
+        self._metrics, self._prices = metrics, prices
         self.started = time.monotonic()
         self.supersteps = 0
         self.cost_usd = 0.0
@@ -65,7 +65,7 @@ class RunRecorder(AsyncCallbackHandler):
     def _model_answer(self, node: str, message: AIMessage, seconds: float) -> None:
         usage = message.usage_metadata or {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
         model = str(message.response_metadata.get("model_name") or "unknown")
-        cost = usage_of(message).cost_usd
+        cost = usage_of(message, self._prices).cost_usd
         self._metrics.tokens.labels(model, "input").inc(usage["input_tokens"])
         self._metrics.tokens.labels(model, "output").inc(usage["output_tokens"])
         self._metrics.cost.labels(model).inc(cost)

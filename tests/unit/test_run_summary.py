@@ -53,3 +53,18 @@ async def test_a_looping_run_keeps_a_bounded_summary():
         recorder.tool_finished("search_docs", True, 0.001)
     summary = recorder.summary({"thread_id": uuid.uuid4()}, "error")
     assert len(summary["steps"]) == MAX_STEPS and summary["steps_dropped"] == 7
+
+
+async def test_operator_prices_override_the_built_in_table_everywhere_costs_are_counted(monkeypatch):
+    from handrail.settings import Settings
+    from handrail.wiring import build_deps
+
+    monkeypatch.setenv("MODEL_PRICES", '{"gpt-4.1-mini": [1.0, 2.0], "in-house-model": [0.5, 0.5]}')
+    settings = Settings(database_url="postgresql://unused/db")
+    deps = build_deps(settings, None)  # type: ignore[arg-type]
+    assert deps.prices["gpt-4.1-mini"] == (1.0, 2.0) and deps.prices["gpt-4.1"] == (2.00, 8.00)
+
+    recorder = RunRecorder(Metrics(), deps.prices)
+    await model_call(recorder, "plan", "gpt-4.1-mini", 1_000_000, 1_000_000)
+    await model_call(recorder, "plan", "in-house-model-v2", 2_000_000, 0)
+    assert recorder.summary({"thread_id": uuid.uuid4()}, "success")["cost_usd"] == 3.0 + 1.0
