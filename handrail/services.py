@@ -30,6 +30,7 @@ from handrail.runs.summary import observe_tool
 from handrail.saver import HandrailSaver
 from handrail.serialize import MessageJson
 from handrail.settings import Settings
+from handrail.tracing import Tracer, open_tracer
 from handrail.webhooks import WebhookSender
 from handrail.wiring import build_deps
 from tools.registry import Registry, builtin_registry
@@ -56,6 +57,7 @@ class Services:
     ends: LocalEnds = field(default_factory=LocalEnds)
     message_json: MessageJson = field(default_factory=MessageJson)
     metrics: Metrics = field(default_factory=Metrics)
+    tracer: Tracer | None = None  # Langfuse, when its keys are set
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -116,6 +118,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await store.start_ttl_sweeper()
         stack.push_async_callback(store.stop_ttl_sweeper)
         metrics = Metrics()
+        tracer = open_tracer(settings)
+        if tracer is not None:
+            stack.push_async_callback(tracer.close)  # flushes what is queued; after the runs have stopped
         deps = build_deps(
             settings,
             pool,
@@ -153,6 +158,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             webhooks=webhooks,
             redis=redis_client,
             metrics=metrics,
+            tracer=tracer,
         )
         logger.info(
             "services.ready",

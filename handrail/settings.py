@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -125,6 +125,17 @@ class Settings(BaseSettings):
         "sync",
         description="Checkpoint durability of runs that do not ask: sync commits each step before the next "
         "starts (no finished step is lost); async while the next runs (a crash can repeat the last step).",
+    )
+
+    # --- tracing (Langfuse) ----------------------------------------------------------------
+    langfuse_public_key: str | None = Field(
+        None, description="Langfuse public key. Unset (or no secret key): no tracing."
+    )
+    langfuse_secret_key: SecretStr | None = Field(None, description="Langfuse secret key.")
+    langfuse_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("langfuse_base_url", "langfuse_host"),
+        description="Langfuse host (LANGFUSE_HOST is read too). Unset: Langfuse Cloud.",
     )
 
     # --- approvals and webhooks ----------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables.config import get_async_callback_manager_for_config
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
 from graph.context import AgentDeps, NodeFn, RunContext
@@ -128,7 +132,11 @@ async def _run(
     # Progress for UIs that stream `custom`: which call starts, and how it ended.
     progress = {"call_id": pending["call_id"], "tool": spec.name, "step": pending["step"] + 1}
     runtime.stream_writer({"type": "tool_started", **progress})
-    result = await run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s, observe=deps.observe_tool)
+    result = await _traced(
+        spec.name,
+        check.args.model_dump(mode="json"),
+        run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s, observe=deps.observe_tool),
+    )
     runtime.stream_writer({"type": "tool_finished", **progress, "ok": result.ok, "error": result.error})
     return _record(
         state,
@@ -136,6 +144,26 @@ async def _run(
             pending, result, "done" if result.ok else "failed", feedback=review["feedback"] if review else None
         ),
     )
+
+
+async def _traced(name: str, args: dict[str, Any], call: Awaitable[ToolResult]) -> ToolResult:
+    """The call as a tool run of the node's callbacks: a tracer (Langfuse) shows it as a child of the
+    node, with its arguments, result or error, and latency. No callbacks: nothing but the call."""
+    try:
+        manager = get_async_callback_manager_for_config(get_config())
+    except RuntimeError:  # outside a graph run
+        return await call
+    run = await manager.on_tool_start({"name": name}, json.dumps(args, default=str), inputs=args, name=name)
+    result = await call
+    if result.ok:
+        await run.on_tool_end(result.data, name=name)
+    else:
+        await run.on_tool_error(ToolCallFailed(result.error or "failed"), name=name)
+    return result
+
+
+class ToolCallFailed(Exception):
+    """What a tracer records for a call whose result was not ok (the run itself goes on)."""
 
 
 def _same_call(observations: list[Observation], pending: PendingCall) -> int | None:

@@ -14,8 +14,8 @@ import psycopg_pool
 from langgraph.types import Command, Send
 
 from graph.context import LimitError, RunContext
-from handrail import approvals, notify
-from handrail.logs import run_id_var, thread_id_var
+from handrail import approvals, notify, tracing
+from handrail.logs import run_id_var, thread_id_var, trace_id_var
 from handrail.runs import event_log, repo, summary
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
@@ -123,6 +123,8 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     run_id, tid = run["run_id"], str(run["thread_id"])
     run_id_var.set(str(run_id))
     thread_id_var.set(tid)
+    trace_id = tracing.run_trace_metadata(run) if services.tracer is not None else None
+    trace_id_var.set(trace_id)
     kwargs = run["kwargs"]
     status, error = "success", None
     values = ValuesEncoder(services.message_json)
@@ -134,7 +136,7 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     )
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, graph_input(run), values, writer, recorder)
+            await _stream(services, run, graph_input(run), values, writer, recorder, trace_id)
     except asyncio.CancelledError:
         stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
@@ -176,8 +178,12 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
         worker_id=services.worker_id,
         last_values=last_values,
         values=values,
-        recorded=recorder.summary(run, status),
+        recorder=recorder,
     )
+    if step is not None and trace_id is not None and services.tracer is not None:
+        # A turn paused for approval goes on in the run that resumes it: it is scored when it ends.
+        if not recorder.paused:
+            services.tracer.score(trace_id, "task_completed", 1 if status == "success" else 0, comment=status)
     if step is not None:
         services.metrics.run_ended(status, time.monotonic() - recorder.started, recorder.supersteps, recorder.cost_usd)
     if stop.reason == "rollback":
@@ -194,6 +200,7 @@ async def _stream(
     values: ValuesEncoder,
     writer: EventWriter,
     recorder: RunRecorder,
+    trace_id: str | None,
 ) -> None:
     kwargs = run["kwargs"]
     # A run started by /wait has one reader, of its final state (its stream is not resumable): the
@@ -206,6 +213,14 @@ async def _stream(
     last: Any = None
     config = run_config(run)
     config["callbacks"] = [recorder]
+    if trace_id is not None and services.tracer is not None:
+        config["callbacks"].append(services.tracer.handler(trace_id))
+        config["metadata"] |= {
+            "langfuse_user_id": run["user_id"],
+            "langfuse_session_id": str(run["thread_id"]),
+            "langfuse_tags": config.get("tags", []),
+            "assistant_id": str(run["assistant_id"]),
+        }
     try:
         async for ns, mode, chunk in services.graph.astream(
             payload,
@@ -271,7 +286,7 @@ async def finalize(
     worker_id: str | None,
     last_values: tuple[int, dict[str, Any]] | None = None,
     values: ValuesEncoder | None = None,
-    recorded: dict[str, Any] | None = None,
+    recorder: RunRecorder | None = None,
 ) -> int | None:
     """Approvals first, then the run's terminal status with its thread's state; a stream closes only after.
 
@@ -281,6 +296,10 @@ async def finalize(
     pending = interrupts_by_task(snapshot)
     # With another run of the thread queued or running, the statement that finishes this one says `busy`.
     thread_status = "error" if status == "error" else "interrupted" if snapshot.next else "idle"
+    recorded = None
+    if recorder is not None:
+        recorder.paused = bool(snapshot.next)
+        recorded = recorder.summary(run, status)
     state = values.json_of(snapshot.values) if values is not None else to_json(snapshot.values)
     for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
         row = await approvals.record(

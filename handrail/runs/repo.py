@@ -96,6 +96,7 @@ SELECT run.*, (SELECT count(*) FROM nudge) AS nudged FROM run
 
 def _run_params(
     *,
+    run_id: uuid.UUID | None = None,
     thread_id: uuid.UUID,
     assistant_id: uuid.UUID,
     user_id: str,
@@ -107,7 +108,7 @@ def _run_params(
     after_seconds: float | None,
 ) -> dict[str, Any]:
     return {
-        "run_id": uuid.uuid4(),
+        "run_id": run_id or uuid.uuid4(),
         "thread_id": thread_id,
         "assistant_id": assistant_id,
         "user_id": user_id,

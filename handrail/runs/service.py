@@ -11,7 +11,7 @@ from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from graph.context import LimitError
-from handrail import approvals, assistants, threads
+from handrail import approvals, assistants, threads, tracing
 from handrail.auth import Principal
 from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, Unprocessable
 from handrail.runs import event_log, repo
@@ -84,7 +84,11 @@ async def create_run(
     metadata.pop("created_by", None)
     kwargs["config"] = _merge_config(assistant["config"], kwargs["config"])
     kwargs["context"] = {**assistant["context"], **kwargs["context"]}
+    run_id = uuid.uuid4()
+    if services.tracer is not None:  # a new turn: its own trace (a resume takes the paused run's, below)
+        metadata |= services.tracer.metadata(services.tracer.trace_id(tid, run_id))
     fields: dict[str, Any] = {
+        "run_id": run_id,
         "thread_id": tid,
         "assistant_id": assistant["assistant_id"],
         "user_id": thread["user_id"] if thread is not None else principal.user_id,
@@ -127,6 +131,11 @@ async def create_run(
                 approval_id=approval_id,
                 expiry_reason=expiry_reason,
             )
+        if approval is not None and services.tracer is not None:
+            paused = await _paused_trace(conn, approval["run_id"])
+            fields["metadata"] = metadata | paused
+            if tracing.TRACE_ID in paused:
+                services.tracer.approval(paused[tracing.TRACE_ID], approval)
         run = await repo.insert_run(conn, **(fields | {"user_id": thread["user_id"]}))
         if approval is not None:
             await approvals.link_resume_run(conn, approval["approval_id"], run["run_id"])
@@ -142,6 +151,18 @@ async def create_run(
     if nudge is None:
         await services.bus.publish("runs")
     return run
+
+
+async def _paused_trace(conn: AsyncConnection[Any], paused_run_id: object) -> dict[str, Any]:
+    """The trace fields of the run that paused for the approval being answered: the turn goes on in it."""
+    row = await (
+        await conn.execute(
+            "SELECT metadata FROM runs WHERE run_id = %s AND metadata ? %s", (paused_run_id, tracing.TRACE_ID)
+        )
+    ).fetchone()
+    if row is None:
+        return {}
+    return {k: v for k, v in row["metadata"].items() if k in (tracing.TRACE_ID, tracing.TRACE_URL)}
 
 
 def _is_uuid(value: str) -> bool:

@@ -38,6 +38,7 @@ class RunRecorder(AsyncCallbackHandler):
         self.steps: list[dict[str, Any]] = []
         self._calls: dict[uuid.UUID, tuple[str, float]] = {}  # model call id -> (node, started)
         self.dropped = 0
+        self.paused = False  # the run ended paused (an approval, a breakpoint): its turn goes on later
 
     async def on_chat_model_start(
         self,
@@ -100,6 +101,7 @@ class RunRecorder(AsyncCallbackHandler):
             "user_id": run.get("user_id"),
             "thread_id": str(run["thread_id"]),
             "outcome": outcome,
+            "paused": self.paused,
             "models": models,
             "tokens_in": sum(s.get("tokens_in", 0) for s in self.steps),
             "tokens_out": sum(s.get("tokens_out", 0) for s in self.steps),
