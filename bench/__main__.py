@@ -3,8 +3,9 @@
 Each cell runs on its own scratch database on BENCH_POSTGRES_ADMIN_URL (dropped at the end): bare
 LangGraph's durable step cost (stock saver and Handrail's), Handrail's graph in-process, Handrail over
 HTTP and `langgraph dev` at 1 and 16 concurrent runs (both servers up at once, measured in alternation),
-approval resume latency, crash recovery, SQL statements per run, the 200-turn storage curve and hostile
-input. Throughput figures are medians over BENCH_REPEAT repetitions (default 3). Prints one table and
+approval resume latency, crash recovery, SQL statements per run, the 200-turn storage curve, hostile
+input, and Handrail at 16 at once with Langfuse tracing off and on. Throughput figures are medians
+over BENCH_REPEAT repetitions (default 3). Prints one table and
 the ratios the targets name (MET / NOT MET, never asserted), and writes bench/out/report-<UTC>.json and
 bench/out/latest.json. A cell that fails is reported as failed; the others still run.
 """
@@ -193,6 +194,30 @@ async def storage(admin: str) -> dict[str, Any]:
     return await module.storage_curve(admin, turns=TURNS)
 
 
+async def tracing_cost(admin: str, repeat: int) -> dict[str, Any]:
+    """Handrail over HTTP at 16 at once with Langfuse tracing off and on (to a local stand-in for the
+    host that decodes nothing, so the figure is the server's cost), measured in alternation."""
+    from bench.load import create_and_wait
+    from bench.servers import handrail_server
+    from tests.support.langfuse_receiver import langfuse_host
+
+    figures: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
+    async with (
+        langfuse_host() as host,
+        scratch_database(admin, "handrail_bench_trace_off") as off_dsn,
+        scratch_database(admin, "handrail_bench_trace_on") as on_dsn,
+    ):
+        keys = {"LANGFUSE_PUBLIC_KEY": "pk-bench", "LANGFUSE_SECRET_KEY": "sk-bench", "LANGFUSE_BASE_URL": host.url}
+        async with handrail_server(off_dsn) as off, handrail_server(on_dsn, **keys) as on:
+            for server in (off, on):
+                await create_and_wait(server.url, runs=32, concurrency=16)
+            for _ in range(repeat):
+                for key, server in (("off", off), ("on", on)):
+                    figures[key].append(await create_and_wait(server.url, runs=RUNS_16, concurrency=16))
+        exported = len(host.receiver.requests)
+    return {"off": median_of(figures["off"]), "on": median_of(figures["on"]), "export_requests": exported}
+
+
 async def abuse(admin: str) -> dict[str, Any]:
     from bench.abuse import abuse as hostile_input
 
@@ -262,7 +287,18 @@ async def main() -> int:
     await run_cell(cells, "statements", "7 SQL statements per run", lambda: statements(admin))
     await run_cell(cells, "storage", f"8 storage over {TURNS} turns", lambda: storage(admin))
     await run_cell(cells, "abuse", "9 hostile input", lambda: abuse(admin))
-    order = ["bare_langgraph", "in_process", "http", "approvals", "recovery", "statements", "storage", "abuse"]
+    await run_cell(cells, "tracing", "10 Langfuse tracing on vs off", lambda: tracing_cost(admin, repeat))
+    order = [
+        "bare_langgraph",
+        "in_process",
+        "http",
+        "approvals",
+        "recovery",
+        "statements",
+        "storage",
+        "abuse",
+        "tracing",
+    ]
     result = {
         "meta": about,
         "cells": {key: cells[key] for key in order if key in cells},

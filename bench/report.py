@@ -42,6 +42,7 @@ def ratios(cells: dict[str, Any]) -> list[dict[str, Any]]:
     """Each figure a target of issue 12 names, with the target and whether this run met it (never asserted)."""
     http, steps, inproc = _result(cells, "http"), _result(cells, "bare_langgraph"), _result(cells, "in_process")
     storage, recovery = _result(cells, "storage"), _result(cells, "recovery")
+    tracing = _result(cells, "tracing")
     handrail16, dev16 = _get(http, "handrail", "16", "runs_per_s"), _get(http, "langgraph_dev", "16", "runs_per_s")
     http1 = _get(http, "handrail", "1", "p50_ms")
     wait1 = _get(http, "handrail", "wait", "p50_ms")
@@ -90,6 +91,13 @@ def ratios(cells: dict[str, Any]) -> list[dict[str, Any]]:
             "×",
             "≤ 2",
             lambda v: v <= 2,
+        ),
+        _entry(
+            "tracing on ÷ off, HTTP@16 runs/s (issue 13)",
+            _ratio(_get(tracing, "on", "runs_per_s"), _get(tracing, "off", "runs_per_s")),
+            "×",
+            "≥ 0.9",
+            lambda v: v >= 0.9,
         ),
         _entry(
             "storage: turn time, turn 200 ÷ turn 40",
@@ -263,6 +271,13 @@ def _abuse(title: str, result: dict[str, Any]) -> list[str]:
     ]
 
 
+def _tracing(title: str, result: dict[str, Any]) -> list[str]:
+    return [
+        _row(f"10 {title}", f"tracing {key}, threads.create + runs.wait, 16", result[key], note)
+        for key, note in (("off", ""), ("on", f"to a local stand-in; {result.get('export_requests')} export requests"))
+    ]
+
+
 _SECTIONS: list[tuple[str, str, Callable[[str, Any], list[str]]]] = [
     ("bare_langgraph", "bare LangGraph, 8 steps", _bare),
     ("in_process", "Handrail graph in-process", _in_process),
@@ -272,6 +287,7 @@ _SECTIONS: list[tuple[str, str, Callable[[str, Any], list[str]]]] = [
     ("statements", "SQL statements per run", _statements),
     ("storage", "storage, one long thread", _storage),
     ("abuse", "hostile input", _abuse),
+    ("tracing", "Langfuse tracing", _tracing),
 ]
 
 
