@@ -111,7 +111,7 @@ def open_tracer(settings: Settings) -> Tracer | None:
     return Tracer(settings)
 
 
-def run_trace_metadata(run: dict[str, Any]) -> str | None:
+def run_trace_id(run: dict[str, Any]) -> str | None:
     value = (run.get("metadata") or {}).get(TRACE_ID)
     return value if isinstance(value, str) else None
 

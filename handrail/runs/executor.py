@@ -123,7 +123,7 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     run_id, tid = run["run_id"], str(run["thread_id"])
     run_id_var.set(str(run_id))
     thread_id_var.set(tid)
-    trace_id = tracing.run_trace_metadata(run) if services.tracer is not None else None
+    trace_id = tracing.run_trace_id(run) if services.tracer is not None else None
     trace_id_var.set(trace_id)
     kwargs = run["kwargs"]
     status, error = "success", None
@@ -164,21 +164,13 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
             raise lost  # as above: the run is retried from its last checkpoint, its events with it
         logger.error("run.events_lost", exc_info=lost)
         status, error = "error", error_body(lost)
-    last_values = (writer.last_values_seq, values.state) if writer.last_values_seq and values.state else None
     if error is not None:
         await repo.append_event(services.pool, run_id, "error", error)
     # From here the run is finishing: a heartbeat that no longer finds it `running` (finish just
     # flipped it) must not cancel the bookkeeping that wakes its readers.
     stop.handled = True
     step = await finalize(
-        services,
-        run,
-        status,
-        error,
-        worker_id=services.worker_id,
-        last_values=last_values,
-        values=values,
-        recorder=recorder,
+        services, run, status, error, last_values_seq=writer.last_values_seq, values=values, recorder=recorder
     )
     if step is not None and trace_id is not None and services.tracer is not None:
         # A turn paused for approval goes on in the run that resumes it: it is scored when it ends.
@@ -283,24 +275,20 @@ async def finalize(
     status: str,
     error: dict[str, Any] | None,
     *,
-    worker_id: str | None,
-    last_values: tuple[int, dict[str, Any]] | None = None,
-    values: ValuesEncoder | None = None,
-    recorder: RunRecorder | None = None,
+    last_values_seq: int | None,
+    values: ValuesEncoder,
+    recorder: RunRecorder,
 ) -> int | None:
     """Approvals first, then the run's terminal status with its thread's state; a stream closes only after.
 
-    `last_values`: the seq and state of the run's last recorded `values` event."""
+    `last_values_seq`: the seq of the run's last recorded `values` event, whose state `values` holds."""
     tid = str(run["thread_id"])
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": tid}})
     pending = interrupts_by_task(snapshot)
     # With another run of the thread queued or running, the statement that finishes this one says `busy`.
     thread_status = "error" if status == "error" else "interrupted" if snapshot.next else "idle"
-    recorded = None
-    if recorder is not None:
-        recorder.paused = bool(snapshot.next)
-        recorded = recorder.summary(run, status)
-    state = values.json_of(snapshot.values) if values is not None else to_json(snapshot.values)
+    recorder.paused = bool(snapshot.next)
+    state = values.json_of(snapshot.values)
     for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
         row = await approvals.record(
             services.pool,
@@ -316,8 +304,9 @@ async def finalize(
     output = dict(state) if isinstance(state, dict) else {}
     # The run's last `values` event usually is the final state already: then the output points at it.
     output_of = None
-    if last_values is not None and {k: v for k, v in last_values[1].items() if k != "__interrupt__"} == output:
-        output_of = last_values[0]
+    last = values.state
+    if last_values_seq is not None and last and {k: v for k, v in last.items() if k != "__interrupt__"} == output:
+        output_of = last_values_seq
     if snapshot.interrupts:
         output["__interrupt__"] = [to_json(i) for i in snapshot.interrupts]
     if error is not None:
@@ -329,14 +318,14 @@ async def finalize(
         run["run_id"],
         status,
         error,
-        worker_id=worker_id,
+        worker_id=services.worker_id,
         thread_status=thread_status,
         values=state,
         interrupts=pending,
         output=output,
         output_of=output_of,
         notify=nudge,
-        summary=recorded,
+        summary=recorder.summary(run, status),
     ):
         logger.warning("run.finish_lost", extra={"status": status})
         return None

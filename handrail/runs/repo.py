@@ -327,7 +327,7 @@ async def release(pool: Pool, run_id: uuid.UUID, worker_id: str) -> None:
 _FINISH = """
 WITH fin AS (
     UPDATE runs SET status = %(status)s, error = %(error)s, summary = %(summary)s, ended_at = now(), updated_at = now()
-    WHERE run_id = %(run)s AND status IN ('pending', 'running') AND (%(worker)s::text IS NULL OR worker_id = %(worker)s)
+    WHERE run_id = %(run)s AND status IN ('pending', 'running') AND worker_id = %(worker)s
     RETURNING run_id, thread_id
 ), thread AS (
     UPDATE threads t SET
@@ -344,7 +344,7 @@ WITH fin AS (
     FROM fin
     RETURNING seq
 )
-SELECT ended.seq, (SELECT count(*) FROM thread) AS threads, {notify} AS nudged FROM ended
+SELECT ended.seq, {notify} AS nudged FROM ended
 """
 
 
@@ -354,7 +354,7 @@ async def finish(
     status: str,
     error: dict[str, Any] | None,
     *,
-    worker_id: str | None,
+    worker_id: str,
     thread_status: str,
     values: Any,
     interrupts: Any,
