@@ -11,12 +11,12 @@ kept from the last time that same message object was packed. Reading is untouche
 from __future__ import annotations
 
 import struct
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.serde.jsonplus import _msgpack_enc
+
+from handrail.serialize import ByObject
 
 MIN_ITEMS = 16  # shorter lists are packed whole, as before: nothing to gain
 
@@ -29,42 +29,17 @@ def _array_header(n: int) -> bytes:
     return b"\xdd" + struct.pack(">I", n)
 
 
-class PackedMessages:
-    """Each message's packed bytes by object, least recently used dropped first. Holds the messages it
-    keeps, so an object id is never reused while cached; LangGraph treats messages as immutable (an
-    edit is a new object). Used from the saver's worker threads as well: guarded by a lock."""
+class PackedMessages(ByObject[bytes]):
+    """Each message's packed bytes, by object (see ByObject), and lists of messages packed from them."""
 
     def __init__(self, limit: int = 50_000) -> None:
-        self._limit = limit
-        self._items: OrderedDict[int, tuple[BaseMessage, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._items)
+        super().__init__(_msgpack_enc, limit)
 
     def pack_list(self, value: list[Any]) -> bytes | None:
         """The msgpack bytes of `value`, or None when it is not a list worth packing this way."""
         if len(value) < MIN_ITEMS or not all(isinstance(m, BaseMessage) for m in value):
             return None
-        parts = [_array_header(len(value))]
-        missing: list[tuple[int, BaseMessage]] = []
-        with self._lock:
-            for message in value:
-                hit = self._items.get(id(message))
-                if hit is not None and hit[0] is message:
-                    self._items.move_to_end(id(message))
-                    parts.append(hit[1])
-                else:
-                    missing.append((len(parts), message))
-                    parts.append(b"")
-        for position, message in missing:  # packed outside the lock
-            parts[position] = _msgpack_enc(message)
-        with self._lock:
-            for position, message in missing:
-                self._items[id(message)] = (message, parts[position])
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-        return b"".join(parts)
+        return b"".join([_array_header(len(value)), *self.get_many(value)])
 
 
 class ConversationSerde:

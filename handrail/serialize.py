@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 import orjson
@@ -16,29 +17,67 @@ from langchain_core.messages import BaseMessage
 from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
 
+V = TypeVar("V")
 
-class MessageJson:
-    """The JSON form of messages lately serialised, by object: a long conversation's messages are the
-    same objects from one run of its thread to the next (the saver keeps them decoded), and dumping
-    them again was the part of a turn that grew with the conversation. Holds each message it keeps, so
-    an id is never reused while cached; LangGraph treats messages as immutable (a changed message is a
-    new object)."""
+
+class ByObject(Generic[V]):
+    """What `make` derives from an object, kept by the object's identity, least recently used dropped
+    first. A long conversation's messages are the same objects from one run of its thread to the next
+    (the saver keeps them decoded), so their JSON or packed bytes need not be made again. Holds each
+    object it keeps, so an id is never reused while cached; LangGraph treats messages as immutable (an
+    edit is a new object). Thread safe: the saver packs on worker threads; `make` runs outside the lock."""
+
+    def __init__(self, make: Callable[[Any], V], limit: int = 50_000) -> None:
+        self._make, self._limit = make, limit
+        self._items: OrderedDict[int, tuple[Any, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, obj: Any) -> V:
+        key = id(obj)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] is obj:
+                self._items.move_to_end(key)
+                return hit[1]
+        value = self._make(obj)
+        self._keep([(obj, value)])
+        return value
+
+    def get_many(self, objs: list[Any]) -> list[V]:
+        """`get` of each, with one lock for the lookups and one for the new values (a conversation of
+        thousands of messages at every checkpoint: a lock per message doubled the time)."""
+        found: list[Any] = []
+        missing: list[int] = []
+        with self._lock:
+            for obj in objs:
+                hit = self._items.get(id(obj))
+                if hit is not None and hit[0] is obj:
+                    self._items.move_to_end(id(obj))
+                    found.append(hit[1])
+                else:
+                    missing.append(len(found))
+                    found.append(None)
+        for position in missing:
+            found[position] = self._make(objs[position])
+        self._keep([(objs[position], found[position]) for position in missing])
+        return found
+
+    def _keep(self, made: list[tuple[Any, V]]) -> None:
+        with self._lock:
+            for obj, value in made:
+                self._items[id(obj)] = (obj, value)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+
+class MessageJson(ByObject[Any]):
+    """The JSON form of messages lately serialised (values events, final states)."""
 
     def __init__(self, limit: int = 50_000) -> None:
-        self._limit = limit
-        self._cache: OrderedDict[int, tuple[BaseMessage, Any]] = OrderedDict()
-
-    def get(self, message: BaseMessage) -> Any:
-        key = id(message)
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] is message:
-            self._cache.move_to_end(key)
-            return hit[1]
-        data = message.model_dump(mode="json")
-        self._cache[key] = (message, data)
-        if len(self._cache) > self._limit:
-            self._cache.popitem(last=False)
-        return data
+        super().__init__(lambda message: message.model_dump(mode="json"), limit)
 
 
 def to_json(obj: Any, messages: MessageJson | None = None) -> Any:
