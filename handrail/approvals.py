@@ -17,6 +17,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
+from guardrails.audit_event import APPROVAL_DECIDED, APPROVAL_REQUESTED, AuditEvent
+from handrail import audit
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
@@ -83,9 +85,11 @@ async def record(
     payload: dict[str, Any],
     ttl_s: float,
 ) -> dict[str, Any] | None:
-    """Write the approval for a paused call; None when it was already recorded (a replayed run)."""
-    async with pool.connection() as conn:
-        return await (
+    """Write the approval for a paused call, with its audit row in the same transaction; None when it was
+    already recorded (a replayed run), and then no second audit row either."""
+    digest = call_digest(payload["tool"], payload["args"])
+    async with pool.connection() as conn, conn.transaction():
+        row = await (
             await conn.execute(
                 f"INSERT INTO approvals (approval_id, thread_id, run_id, user_id, interrupt_id, tool, args, preview, "
                 f"risk, purpose, requested_by, call_id, args_digest, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, "
@@ -104,11 +108,31 @@ async def record(
                     payload.get("purpose"),
                     user_id,
                     payload["call_id"],
-                    call_digest(payload["tool"], payload["args"]),
+                    digest,
                     ttl_s,
                 ),
             )
         ).fetchone()
+        if row is not None:
+            await audit.record(
+                conn,
+                AuditEvent(
+                    kind=APPROVAL_REQUESTED,
+                    actor=user_id,
+                    thread_id=thread_id,
+                    run_id=run_id,
+                    tool=payload["tool"],
+                    args=payload["args"],
+                    digest=digest,
+                    outcome="pending",
+                    detail={
+                        "approval_id": payload["approval_id"],
+                        "call_id": payload["call_id"],
+                        "risk": payload["risk"],
+                    },
+                ),
+            )
+    return row
 
 
 async def get(pool: Pool, principal: Principal, approval_id: str) -> dict[str, Any]:
@@ -193,23 +217,48 @@ async def decide(
     approval_id = approval["approval_id"]
     status = "expired" if expired else _STATUS_OF[review["decision"]]
     runs = review["decision"] in ("approve", "edit")
-    row = await (
-        await conn.execute(
-            f"UPDATE approvals SET status = %s, decision = %s, decided_by = %s, reason = %s, decided_at = now(), "
-            f"decided_args = %s, decided_digest = CASE WHEN %s THEN %s END "
-            f"WHERE approval_id = %s AND status = 'pending' RETURNING {_COLUMNS}",
-            (
-                status,
-                Jsonb(review),
-                decided_by,
-                reason,
-                Jsonb(review["args"]) if runs else None,
-                runs,
-                call_digest(approval["tool"], review["args"]),
-                approval_id,
-            ),
-        )
-    ).fetchone()
+    digest = call_digest(approval["tool"], review["args"])
+    # A savepoint inside the caller's transaction, a transaction of its own on an autocommit connection:
+    # either way the decision and its audit row are written together or not at all.
+    async with conn.transaction():
+        row = await (
+            await conn.execute(
+                f"UPDATE approvals SET status = %s, decision = %s, decided_by = %s, reason = %s, decided_at = now(), "
+                f"decided_args = %s, decided_digest = CASE WHEN %s THEN %s END "
+                f"WHERE approval_id = %s AND status = 'pending' RETURNING {_COLUMNS}",
+                (
+                    status,
+                    Jsonb(review),
+                    decided_by,
+                    reason,
+                    Jsonb(review["args"]) if runs else None,
+                    runs,
+                    digest,
+                    approval_id,
+                ),
+            )
+        ).fetchone()
+        if row is not None:
+            await audit.record(
+                conn,
+                AuditEvent(
+                    kind=APPROVAL_DECIDED,
+                    actor=decided_by,
+                    thread_id=str(row["thread_id"]),
+                    run_id=str(row["run_id"]),
+                    tool=row["tool"],
+                    args=review["args"],
+                    digest=digest,  # of the call the decision lets run (approve, edit) or refuses (reject)
+                    outcome=status,
+                    detail={
+                        "approval_id": approval_id,
+                        "call_id": row["call_id"],
+                        "decision": review["decision"],
+                        "feedback": review.get("feedback"),
+                        "reason": reason,
+                    },
+                ),
+            )
     if row is None:
         current = await find(conn, approval_id)
         if current is None:
