@@ -93,6 +93,31 @@ class Metrics:
         self.webhook_failures = Counter(
             "handrail_webhook_failures", "Webhook delivery attempts that failed, by event.", ["event"], registry=r
         )
+        self.tool_switch_refusals = Counter(
+            "handrail_tool_switch_refusals",
+            "Tool calls not run because an operator switched the tool off, by tool.",
+            ["tool"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "handrail_rate_limited_requests",
+            "Requests refused by RATE_LIMIT_PER_MINUTE (429), by where the window was counted (redis, local).",
+            ["backend"],
+            registry=r,
+        )
+        self.budget_refusals = Counter(
+            "handrail_budget_refusals",
+            "Runs refused before they started, by budget (user_daily: 429, global_hourly: 503).",
+            ["budget"],
+            registry=r,
+        )
+        self.guardrails = Counter(
+            "handrail_guardrail_events",
+            "Guardrails that fired, by guardrail (layer.rule) and action (blocked: refused or stopped; changed: "
+            "redacted, fenced or corrected and let through).",
+            ["guardrail", "action"],
+            registry=r,
+        )
         self.http_requests = Counter(
             "handrail_http_requests",
             "HTTP requests, by method, route template and status.",

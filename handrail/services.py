@@ -25,11 +25,14 @@ from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
 from handrail.metrics import Metrics
 from handrail.migrate import migrate
+from handrail.ratelimit import RateLimiter
 from handrail.runs.local_ends import LocalEnds
 from handrail.runs.summary import observe_tool
 from handrail.saver import HandrailSaver
 from handrail.serialize import MessageJson
 from handrail.settings import Settings
+from handrail.spend import SpendLedger
+from handrail.tool_switches import ToolSwitches
 from handrail.tracing import Tracer, open_tracer
 from handrail.webhooks import WebhookSender
 from handrail.wiring import build_deps
@@ -51,6 +54,7 @@ class Services:
     keyring: KeyRing
     http: httpx.AsyncClient
     webhooks: WebhookSender
+    tool_switches: ToolSwitches
     redis: Any = None
     # The worker in this process, when it runs any (WORKERS > 0): run creation starts runs on it directly.
     local_worker: Any = None
@@ -58,6 +62,9 @@ class Services:
     message_json: MessageJson = field(default_factory=MessageJson)
     metrics: Metrics = field(default_factory=Metrics)
     tracer: Tracer | None = None  # Langfuse, when its keys are set
+    # Set by open_services; None only in test doubles. Both are no-ops while their settings are 0.
+    spend: SpendLedger | None = None
+    rate_limiter: RateLimiter | None = None
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -118,6 +125,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         await store.start_ttl_sweeper()
         stack.push_async_callback(store.stop_ttl_sweeper)
         metrics = Metrics()
+        # Read once now: a process never runs a tool before it knows whether an operator switched it off.
+        tool_switches = ToolSwitches(
+            pool,
+            refresh_s=settings.tool_switch_refresh_s,
+            on_refusal=lambda tool: metrics.tool_switch_refusals.labels(tool).inc(),
+        )
+        await tool_switches.refresh()
+        stack.push_async_callback(tool_switches.close)
         tracer = open_tracer(settings)
         if tracer is not None:
             stack.push_async_callback(tracer.close)  # flushes what is queued; after the runs have stopped
@@ -156,9 +171,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             keyring=keyring,
             http=http,
             webhooks=webhooks,
+            tool_switches=tool_switches,
             redis=redis_client,
             metrics=metrics,
             tracer=tracer,
+            spend=SpendLedger(pool, redis_client, settings.redis_prefix, metrics=metrics),
+            rate_limiter=RateLimiter(
+                settings.rate_limit_per_minute, redis_client, settings.redis_prefix, metrics=metrics
+            ),
         )
         logger.info(
             "services.ready",

@@ -52,6 +52,20 @@ class Settings(BaseSettings):
     max_replans: int = Field(2, ge=0, description="Most re-plans one run may make.")
     tool_timeout_s: float = Field(10.0, gt=0, description="Ceiling on one tool call, in seconds.")
     run_timeout_s: float = Field(300.0, gt=0, description="Agent wall time per run (approval waits excluded).")
+    run_max_tokens: int = Field(
+        200_000, ge=1, description="Most model tokens one run may use; checked before every model call."
+    )
+    run_max_cost_usd: float = Field(
+        1.0, ge=0, description="Most USD one run's model calls may cost (MODEL_PRICES); checked before every call."
+    )
+    tools_enabled: list[str] = Field(
+        default_factory=list,
+        description="The tools runs may call, as a JSON list (empty: every registered tool). Assistants and "
+        "runs narrow it with `context.tools_enabled`.",
+    )
+    max_tool_output_chars: int = Field(
+        20_000, ge=100, description="Largest tool result (as JSON) a model is shown; longer ones are cut."
+    )
 
     # --- email delivery ------------------------------------------------------------------
     smtp_host: str | None = Field(None, description="SMTP server. Unset: emails stay in the outbox table.")
@@ -148,6 +162,32 @@ class Settings(BaseSettings):
     webhook_timeout_s: float = Field(10.0, gt=0, description="Timeout of one webhook delivery.")
     webhook_allow_private: bool = Field(
         False, description="Allow run webhooks to loopback/private addresses (SSRF guard off)."
+    )
+
+    # --- guardrails: tool policy -------------------------------------------------------
+    tool_switch_refresh_s: float = Field(
+        2.0, gt=0, description="How often each process re-reads the per-tool kill switches, in seconds."
+    )
+
+    # --- budgets and rate limits ----------------------------------------------------------
+    rate_limit_per_minute: int = Field(
+        0,
+        ge=0,
+        description="Requests one user may make in any 60 s (sliding window; 429 beyond). 0: off, because the "
+        "bench drives one user at ~150 requests/s; 600 suits interactive clients. Shared through Redis when "
+        "REDIS_URL is set, else counted per process.",
+    )
+    user_daily_budget_usd: float = Field(
+        0.0,
+        ge=0,
+        description="Model spend one user may reach per UTC day before new runs are refused (429). 0: no limit, "
+        "since only the operator knows their prices and traffic.",
+    )
+    global_hourly_budget_usd: float = Field(
+        0.0,
+        ge=0,
+        description="Model spend of the whole service per UTC hour before new runs are refused for everyone "
+        "(503; an admin resets it with POST /admin/spend/reset). 0: no breaker.",
     )
 
     def database_dsn(self) -> str | None:
