@@ -21,11 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handrail import __version__
-from handrail.api import approvals, assistants, meta, runs, store, threads
+from handrail.api import admin, approvals, assistants, meta, runs, store, threads
 from handrail.api.limits import RequestLimits
-from handrail.errors import HandrailError, InfrastructureError, RateLimited
+from handrail.errors import HandrailError, InfrastructureError
 from handrail.logs import configure_logging
 from handrail.metrics import HttpMetrics
+from handrail.ratelimit import RateLimitHeaders
 from handrail.runs.worker import Worker
 from handrail.services import open_services
 from handrail.settings import Settings, get_settings
@@ -77,12 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="LangGraph agents in production: durable runs, approvals before sensitive tools.",
         lifespan=lifespan,
     )
-    for module in (meta, assistants, threads, runs, store, approvals):
+    for module in (meta, assistants, threads, runs, store, approvals, admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     _install_error_handlers(app)
     _document_error_bodies(app)
     # Outermost last: CORS, then ErrorResponses (so even a 500 carries CORS headers), then the request limits,
     # which answer before any route, dependency or database is touched.
+    app.add_middleware(RateLimitHeaders)  # X-RateLimit-* on every response get_principal counted
     app.add_middleware(StudioQuirks)
     app.add_middleware(RequestLimits, max_body_bytes=resolved.max_body_bytes, max_json_depth=resolved.max_json_depth)
     app.add_middleware(ErrorResponses)
@@ -92,7 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["*"],
         allow_headers=["*"],
         allow_credentials=True,
-        expose_headers=["content-location", "location", "x-pagination-total", "x-pagination-next"],
+        expose_headers=[
+            *("content-location", "location", "x-pagination-total", "x-pagination-next", "retry-after"),
+            *("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"),
+        ],
         # Studio is a hosted page calling a server on the user's machine or network: browsers ask first.
         allow_private_network=True,
     )
@@ -186,6 +191,7 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "A value the schema cannot check, e.g. an invalid resume."},
     401: {"model": ErrorBody, "description": "Missing or unknown API key."},
+    403: {"model": ErrorBody, "description": "A valid key that lacks the right, e.g. a non-admin key on /audit."},
     404: {"model": ErrorBody, "description": "Unknown id, or another user's."},
     409: {"model": ErrorBody, "description": "Busy thread, decided approval, existing id."},
     413: {"model": ErrorBody, "description": "Body larger than MAX_BODY_BYTES."},
@@ -219,12 +225,11 @@ def _document_error_bodies(app: FastAPI) -> None:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HandrailError)
     async def handrail_error(request: Request, exc: HandrailError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, RateLimited):
-            headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
-        elif isinstance(exc, InfrastructureError):
-            headers = {"Retry-After": str(RETRY_AFTER_S)}
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+        headers = dict(exc.headers or {})  # RateLimited sets its own Retry-After
+        if isinstance(exc, InfrastructureError):
+            headers.setdefault("Retry-After", str(RETRY_AFTER_S))
+        body = {**(exc.body_extra or {}), "detail": str(exc)}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from handrail.auth import Principal
+from handrail.errors import Forbidden
 from handrail.services import Services
 
 
@@ -20,14 +21,33 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def get_principal(
+    request: Request,
     services: ServicesDep,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
+    """The caller, counted against RATE_LIMIT_PER_MINUTE: every authenticated route is rate limited here
+    (429 when over); /ok, /info and /metrics take no principal and are not."""
     key = x_api_key
     if key is None and authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
-    return await services.keyring.authenticate(key)
+    principal = await services.keyring.authenticate(key)
+    if services.rate_limiter is not None:
+        # Left for RateLimitHeaders, which puts X-RateLimit-* on whatever response the route gives.
+        request.state.rate_limit = await services.rate_limiter.admit(principal.user_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_admin(request: Request, principal: PrincipalDep) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden(
+            f"{request.method} {request.url.path} needs an admin API key (ADMIN_API_KEYS, or an api_keys row with "
+            f"is_admin); the key sent is {principal.user_id}'s, which is not an admin's"
+        )
+    return principal
+
+
+AdminDep = Annotated[Principal, Depends(get_admin)]

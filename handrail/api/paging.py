@@ -29,3 +29,10 @@ def page(
     if offset + len(items) < total:
         response.headers["X-Pagination-Next"] = str(offset + len(items))
     return [{k: v for k, v in item.items() if k in select} for item in items] if select else items
+
+
+def keyset_page(response: Response, items: list[dict[str, Any]], *, next_after: int | None) -> list[dict[str, Any]]:
+    """A page read by cursor: X-Pagination-Next is the `after` of the next page, absent on the last one."""
+    if next_after is not None:
+        response.headers["X-Pagination-Next"] = str(next_after)
+    return items
