@@ -17,7 +17,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
 
-from guardrails.audit_event import APPROVAL_DECIDED, APPROVAL_REQUESTED, AuditEvent
+from guardrails.audit_event import APPROVAL_DECIDED, APPROVAL_REQUESTED, SYSTEM_ACTOR, AuditEvent
 from handrail import audit
 from handrail.auth import Principal
 from handrail.db import Pool
@@ -243,7 +243,7 @@ async def decide(
                 conn,
                 AuditEvent(
                     kind=APPROVAL_DECIDED,
-                    actor=decided_by,
+                    actor=SYSTEM_ACTOR if expired else decided_by,  # an expiry is Handrail's decision
                     thread_id=str(row["thread_id"]),
                     run_id=str(row["run_id"]),
                     tool=row["tool"],
@@ -254,6 +254,7 @@ async def decide(
                         "approval_id": approval_id,
                         "call_id": row["call_id"],
                         "decision": review["decision"],
+                        "decided_by": decided_by,
                         "feedback": review.get("feedback"),
                         "reason": reason,
                     },

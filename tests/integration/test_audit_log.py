@@ -212,6 +212,25 @@ async def test_an_approval_and_its_decision_each_leave_one_audit_row_with_the_ca
     assert decision["detail"]["feedback"] == "friendlier"
 
 
+async def test_an_expiry_is_recorded_as_handrails_own_decision(pool):
+    tid = await new_thread(pool)
+    row = await requested(pool, tid)
+    async with pool.connection() as conn:
+        await approvals.decide(
+            conn,
+            row,
+            {"decision": "reject", "args": row["args"]},
+            decided_by="handrail:expiry",
+            reason="approval expired",
+            expired=True,
+        )
+
+    (decision,) = await trail(pool, thread_id=uuid.UUID(tid), kind=APPROVAL_DECIDED)
+    assert (decision["actor"], decision["outcome"]) == ("handrail", "expired")
+    assert decision["detail"]["decided_by"] == "handrail:expiry"
+    assert decision["detail"]["reason"] == "approval expired"
+
+
 async def test_a_decision_whose_audit_row_cannot_be_written_is_not_recorded(pool, database_url):
     tid = await new_thread(pool)
     row = await requested(pool, tid)
