@@ -20,6 +20,7 @@ from handrail.runs.executor import announce_end
 from handrail.runs.schemas import FINAL_ONLY, RunCreate
 from handrail.serialize import dumps_json
 from handrail.services import Services
+from handrail.spend import admit_run
 from handrail.state import refuse_review_bypass
 from handrail.webhooks import check_webhook_url
 from nodes.review import InvalidReview, parse_review
@@ -48,6 +49,11 @@ async def create_run(
     that queues the run, so a decision and the run that carries it out exist together or not at all.
     """
     settings = services.settings
+    # Budgets refuse new work before anything is read or written. A resume (an approval's decision, an
+    # expiry) finishes a paused run instead: whether budgets stop it is decided where resumes are made.
+    resuming = approval_id is not None or (body.command is not None and body.command.resume is not None)
+    if services.spend is not None and not resuming:
+        await admit_run(services.spend, settings, principal.user_id)
     try:
         assistant = await assistants.resolve(services.pool, principal, body.assistant_id, list(services.graphs))
     except NotFound as exc:

@@ -42,6 +42,7 @@ class FixedKeyRing:
 class StoreServices:
     store: AsyncPostgresStore
     keyring: FixedKeyRing
+    rate_limiter: None = None  # get_principal counts requests when a limiter is set
 
 
 def build_app(pool: object) -> FastAPI:
