@@ -5,6 +5,7 @@ audit row are written together; and every process's switch cache reads the table
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -20,6 +21,7 @@ from handrail import approvals, audit
 from handrail.audit import AuditFilter, PostgresAudit
 from handrail.db import make_pool
 from handrail.errors import Conflict, Unprocessable
+from handrail.logs import redact
 from handrail.prune import prune_thread
 from handrail.saver import HandrailSaver
 from handrail.services import delete_thread
@@ -80,8 +82,10 @@ async def test_an_event_is_stored_with_its_arguments_redacted_and_its_digest_int
     await PostgresAudit(pool).record(event)
 
     (row,) = await trail(pool, thread_id=uuid.UUID(tid))
-    assert row["args"] == {"to": "c***@example.com", "api_key": "***", "body": "call me"}
-    assert row["detail"] == {"note": "wrote to d***@example.com"}
+    assert row["args"] == redact(args) and row["detail"] == redact({"note": "wrote to dave@example.com"})
+    stored = json.dumps([row["args"], row["detail"]])
+    assert not [secret for secret in ("carol@example.com", "sk-live-123", "dave@example.com") if secret in stored]
+    assert row["args"]["body"] == "call me"
     assert row["digest"] == call_digest("send_email", args), "the digest is of the call, not of what is stored"
     assert (str(row["run_id"]), row["kind"], row["actor"], row["outcome"]) == (rid, TOOL_CALL, "alice", "ok")
     assert row["at"] is not None and row["id"] > 0
@@ -201,7 +205,7 @@ async def test_an_approval_and_its_decision_each_leave_one_audit_row_with_the_ca
     request, decision = await trail(pool, thread_id=uuid.UUID(tid))
     assert (request["kind"], request["actor"], request["outcome"]) == (APPROVAL_REQUESTED, "alice", "pending")
     assert request["digest"] == call_digest("send_email", row["args"])
-    assert request["args"]["to"] == "c***@example.com"
+    assert request["args"] == redact(row["args"]) and request["args"]["to"] != "carol@example.com"
     assert request["detail"]["approval_id"] == row["approval_id"]
     assert (decision["kind"], decision["actor"], decision["outcome"]) == (APPROVAL_DECIDED, "alice", "edited")
     async with pool.connection() as conn:
