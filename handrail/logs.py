@@ -10,24 +10,36 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from guardrails import pii
+
 thread_id_var: ContextVar[str | None] = ContextVar("thread_id", default=None)
 run_id_var: ContextVar[str | None] = ContextVar("run_id", default=None)
 trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
-_EMAIL = re.compile(r"([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)")
 _SECRET_KEYS = re.compile(r"(password|secret|api_key|token|authorization|dsn)", re.IGNORECASE)
 
 
 def redact(value: Any) -> Any:
-    """Mask email addresses and secret-looking fields: logs must not carry PII or credentials."""
+    """Mask personal data and drop secret-looking fields: logs and traces must not carry PII or credentials.
+
+    An email address keeps its first character and domain (a***@example.com), so an operator can still tell
+    deliveries apart; phone numbers, card numbers, SSNs and keys in text become markers (guardrails.pii).
+    """
     if isinstance(value, str):
-        return _EMAIL.sub(r"\1***@\2", value)
+        if "@" in value:
+            value = pii.EMAIL.sub(_mask_email, value)
+        return pii.redact(value)[0]
     if isinstance(value, dict):
         return {k: "***" if _SECRET_KEYS.search(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _mask_email(match: re.Match[str]) -> str:
+    local, _, domain = match.group().partition("@")
+    return f"{local[0]}***@{domain}"
 
 
 class JsonFormatter(logging.Formatter):

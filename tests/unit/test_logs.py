@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from handrail.logs import JsonFormatter, redact, run_id_var, thread_id_var
 
 
@@ -40,3 +42,25 @@ def test_email_addresses_are_masked_and_secret_fields_dropped():
 
 def test_redact_leaves_other_values_alone():
     assert redact({"n": 3, "ok": True, "text": "no address here"}) == {"n": 3, "ok": True, "text": "no address here"}
+
+
+def test_phone_card_ssn_and_key_in_text_are_masked_too():
+    event = render(
+        "card 4111 1111 1111 1111 declined for 415-555-0132",
+        note="ssn 123-45-6789, key sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1w",
+        call={"to": "alice@example.com", "body": "call +44 20 7946 0958"},
+    )
+    assert event["event"] == "card [card redacted] declined for [phone redacted]"
+    assert event["note"] == "ssn [ssn redacted], key [secret redacted]"
+    assert event["call"] == {"to": "a***@example.com", "body": "call [phone redacted]"}
+
+
+def test_ids_dates_and_durations_are_not_mistaken_for_personal_data():
+    value = {"run": "6f1c2a44-8d0e-4c2e-9a41-1f2b3c4d5e6f", "at": "2026-11-29T10:00:00Z", "ticket": "TCK-000123"}
+    assert redact(value) == value
+
+
+@pytest.mark.timeout(10)
+def test_a_megabyte_word_before_an_at_sign_is_read_in_linear_time():
+    text = "a" * 1_000_000 + "@example.com"  # the pattern this replaced rescanned it from every "a": O(n^2)
+    assert redact(text) == text  # a local part longer than 64 characters is no address (RFC 5321)
