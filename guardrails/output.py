@@ -90,11 +90,13 @@ _CLAIM = re.compile(
     rf"|\b(?:was|were|been|got|has|have|is\s+now|are\s+now)(?:\s++{_ADVERBS})*+\s++(?P<v2>{_VERBS})\b"  # passive
     rf"|\b(?:e-?mails?|messages?|tickets?|cases?|refunds?|bookings?|appointments?|meetings?|orders?)"
     rf"\s++(?P<v3>{_VERBS})\b"  # headline: "Email sent to ...", "Ticket created"
-    rf"|^\s*+(?:successfully\s++|just\s++)?+(?P<v4>{_VERBS})\s++(?=\S)",  # subjectless: "Sent the summary to ..."
+    rf"|^\s*+(?:[-*+\u2022]|\d{{1,3}}[.)])?+\s*+(?:successfully\s++|just\s++)?+"  # a list item's marker
+    rf"(?P<v4>{_VERBS})\s++(?=\S)",  # subjectless: "Sent the summary to ...", "- Emailed Bob"
     re.IGNORECASE,
 )
 # A sentence: from a non-space through what is not a terminator, or a terminator inside a token ("3.5", "e.g.x").
-_SENTENCE = re.compile(r"\S(?:[^.!?\n]|[.!?]++(?=\S))*+[.!?]*+")
+# A numbered list item's marker at a line's start belongs to its sentence ("1. Opened ticket #7.").
+_SENTENCE = re.compile(r"(?:(?<![^\n])[ \t]*+\d{1,3}[.)][ \t]++)?+\S(?:[^.!?\n]|[.!?]++(?=\S))*+[.!?]*+")
 _TRAILING_SPACE = re.compile(r"(?<![ \t])[ \t]++(?=\n|$)")
 _BLANK_LINES = re.compile(r"\n{3,}+")
 _CLAUSE_BREAK = re.compile(r"[,;:()\u2013\u2014]|\s-\s")
@@ -225,7 +227,7 @@ def _ground(text: str, grounding: _Grounding) -> str | None:
     # Lines the cut left blank or ending in a space. Each pattern starts only where its run starts: linear.
     kept = _TRAILING_SPACE.sub("", "".join(pieces))
     kept = _BLANK_LINES.sub("\n\n", kept).strip()
-    notes = " ".join(grounding.note(kind) for kind in unbacked)
+    notes = "\n".join(grounding.note(kind) for kind in unbacked)
     return f"{kept}\n\n{notes}" if kept else notes
 
 

@@ -72,6 +72,19 @@ def test_a_claimed_action_no_tool_did_is_replaced_by_a_plain_note(claim: str, no
     assert note in verdict.value
 
 
+def test_claims_in_a_list_are_cut_item_by_item():
+    answer = (
+        "Here is what I did:\n\n- Searched the refund policy.\n- Emailed the summary to Bob.\n"
+        "1. Opened ticket #7.\n\nAnything else?"
+    )
+    verdict = run_check(answer, [obs("search_docs", data={"passages": []})])
+    assert verdict.value == (
+        "Here is what I did:\n\n- Searched the refund policy.\n\nAnything else?\n\n"
+        "Note: no email was sent — no send_email call succeeded in this run.\n"
+        "Note: no ticket was created — no create_ticket call succeeded in this run."
+    )
+
+
 def test_a_claim_after_a_rejected_send_names_the_tool_that_did_not_succeed():
     rejected = obs("send_email", status="rejected", error="rejected by reviewer", feedback="wrong address")
     verdict = run_check("I have sent the summary to alice@example.com.", [rejected])
@@ -329,7 +342,21 @@ def test_strings_inside_json_are_redacted_and_grounded():
 @pytest.mark.timeout(10)
 @pytest.mark.parametrize(
     "unit",
-    ["I have sent ", "email sent. ", "I ", "was ", "a@b.io ", "415-555-", "no ", ". ", "x", "I have " * 3 + "\n"],
+    [
+        "I have sent ",
+        "email sent. ",
+        "I created a x ",
+        "\n- Emailed x",
+        "\n1. ",
+        "I ",
+        "was ",
+        "a@b.io ",
+        "415-555-",
+        "no ",
+        ". ",
+        "x",
+        "I have " * 3 + "\n",
+    ],
 )
 def test_a_megabyte_answer_is_checked_in_linear_time(unit: str):
     answer = unit * (1_000_000 // len(unit))
