@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy graph nodes tools llm handrail server.py
+	$(VENV)/bin/mypy graph nodes tools llm guardrails handrail server.py
 
 format: install
 	$(VENV)/bin/ruff format .

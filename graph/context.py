@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llm.usage import PRICES, Prices
+from llm.usage import PRICES, Prices, Usage
 from tools.gate import ApprovalGate, NoApprovalLedger
 
 if TYPE_CHECKING:
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from langgraph.runtime import Runtime
 
     from graph.state import AgentState
+    from guardrails.audit_event import AuditEvent
+    from guardrails.verdict import Verdict
     from tools.registry import Registry
 
 
@@ -34,6 +36,12 @@ class RunContext:
     max_replans: int = 2
     tool_timeout_s: float = 10.0
     run_timeout_s: float = 300.0
+    max_tokens: int = 200_000
+    max_cost_usd: float = 1.0
+    tools_enabled: frozenset[str] | None = None
+    """The tools this run may call (None: every registered tool)."""
+    response_format: dict[str, Any] | None = None
+    """OpenAI's shapes (`{"type": "json_object"}`, `{"type": "json_schema", ...}`): the answer is checked."""
 
     def narrowed(self, requested: Mapping[str, Any]) -> RunContext:
         """These limits, narrowed by a run's or an assistant's `context`. A limit can only be lowered:
@@ -46,7 +54,7 @@ class RunContext:
                 continue
             value: Any = requested[name]
             ceiling = getattr(self, name)
-            setting = name.upper()
+            setting = _SETTINGS.get(name, name.upper())
             number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
             usable = number and isinstance(value, kind)
             if not usable or value < floor:
@@ -58,19 +66,48 @@ class RunContext:
                     "a run or an assistant may only narrow the limits, not raise them"
                 )
             changes[name] = value
+        if requested.get("tools_enabled") is not None:
+            changes["tools_enabled"] = self._allowlist(requested["tools_enabled"])
+        if requested.get("response_format") is not None:
+            changes["response_format"] = _response_format(requested["response_format"])
         return dataclasses.replace(self, **changes)
+
+    def _allowlist(self, requested: Any) -> frozenset[str]:
+        if not isinstance(requested, list | tuple) or not all(isinstance(t, str) for t in requested):
+            raise LimitError(f"context.tools_enabled must be a list of tool names, got {requested!r}")
+        wider = sorted(set(requested) - self.tools_enabled) if self.tools_enabled is not None else []
+        if wider:
+            raise LimitError(
+                f"context.tools_enabled names {', '.join(wider)}, which this deployment does not enable "
+                "(TOOLS_ENABLED); a run or an assistant may only narrow the allowlist"
+            )
+        return frozenset(requested)
+
+
+def _response_format(value: Any) -> dict[str, Any]:
+    kind = value.get("type") if isinstance(value, dict) else None
+    schema = value.get("json_schema") if isinstance(value, dict) else None
+    if kind == "json_object" or (kind == "json_schema" and isinstance(schema, dict)):
+        return dict(value)
+    raise LimitError(
+        'context.response_format must be {"type": "json_object"} or {"type": "json_schema", "json_schema": '
+        f"{{...}}}}, got {value!r}"
+    )
 
 
 class LimitError(ValueError):
     """A requested run limit that is unusable or above the deployment's ceiling."""
 
 
+_SETTINGS = {"max_tokens": "RUN_MAX_TOKENS", "max_cost_usd": "RUN_MAX_COST_USD"}  # where not NAME.upper()
 # name -> (accepted types, smallest allowed value)
 _LIMITS: dict[str, tuple[type | tuple[type, ...], float]] = {
     "max_steps": (int, 1),
     "max_replans": (int, 0),
     "tool_timeout_s": ((int, float), 0.001),
     "run_timeout_s": ((int, float), 0.001),
+    "max_tokens": (int, 1),
+    "max_cost_usd": ((int, float), 0),
 }
 
 
@@ -86,6 +123,41 @@ class Models:
 ToolObserver = Callable[[str, bool, float], None]
 
 
+class ToolSwitches(Protocol):
+    """The operators' kill switches: the reason a tool is off, or None when it may run."""
+
+    async def disabled(self, tool: str) -> str | None: ...
+
+
+class AuditSink(Protocol):
+    """Where tool calls and guardrail events are recorded, append-only (handrail.audit in the service)."""
+
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+class SpendGate(Protocol):
+    """Budgets wider than one run (a user's day, the deployment's hour): why no more may be spent, or None."""
+
+    async def refusal(self, user_id: str) -> Verdict | None: ...
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The guardrails' settings and the records they consult. The defaults guard in-process use
+    (tests, `langgraph dev`) with no service behind it: no kill switches, audit or spend ledger."""
+
+    max_input_chars: int = 32_000
+    max_tool_output_chars: int = 20_000
+    switches: ToolSwitches | None = None
+    audit: AuditSink | None = None
+    spend: SpendGate | None = None
+    run_spent: Callable[[], Usage | None] | None = None
+    """What this run's model calls have cost so far, as the server counted them. The turn's counters
+    live in graph state, which clients can write; this cannot be."""
+    on_event: Callable[[str, bool], None] | None = None
+    """Told the `layer.rule` of every guardrail that fired, and whether it blocked: metrics."""
+
+
 @dataclass(frozen=True)
 class AgentDeps:
     """What the nodes need that is not state: models, tools, tool resources, default limits, and
@@ -98,6 +170,7 @@ class AgentDeps:
     approvals: ApprovalGate = NoApprovalLedger()
     observe_tool: ToolObserver | None = None  # told (tool, ok, seconds) of every call that ran: metrics
     prices: Prices = dataclasses.field(default_factory=lambda: dict(PRICES))  # USD per million tokens, by model
+    guards: Guards = Guards()
 
     def context(self, runtime: Runtime[RunContext] | None) -> RunContext:
         """The run's context, or the defaults when the caller passed none (`langgraph dev`, tests)."""

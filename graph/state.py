@@ -32,6 +32,8 @@ class Observation(TypedDict):
     data: Any
     error: str | None
     feedback: NotRequired[str | None]
+    flags: NotRequired[list[str]]
+    """Guardrails that changed `data` before any model read it (`tool_output.injection`, `...truncated`)."""
 
 
 class ReviewDecision(TypedDict):
@@ -66,6 +68,9 @@ class OutputState(TypedDict):
     final_answer: str | None
     stop_reason: str | None
     observations: list[Observation]
+    guardrail: NotRequired[str | None]
+    blocked: NotRequired[bool]
+    guardrail_events: NotRequired[list[str]]
 
 
 class AgentState(TypedDict):
@@ -99,3 +104,13 @@ class AgentState(TypedDict):
     """Model cost of this turn, from the price table."""
     clock_started_at: float
     """Epoch seconds when agent time started counting (reset after a reviewer answers)."""
+    guardrail: NotRequired[str | None]
+    """The guardrail (`layer.rule`) that stopped this turn, when one did."""
+    blocked: NotRequired[bool]
+    """True when a guardrail refused the turn's input or a budget stopped it."""
+    guardrail_events: NotRequired[list[str]]
+    """Every guardrail that fired this turn, blocking or not (a fenced tool output, a redaction)."""
+    intended: NotRequired[list[str]]
+    """Side-effecting tools the turn's first plan named, from the user's words alone."""
+    tainted: NotRequired[bool]
+    """A tool output of this turn held instruction-like text (it was fenced before any model read it)."""

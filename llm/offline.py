@@ -44,7 +44,10 @@ class OfflineChatModel(LocalToolCallingModel):
             args = rules.fill_references(step.get("args", {}), data.get("observations", []))
             message = self._call(names[0], args)
         else:
-            message = AIMessage(content=rules.write_answer(data))
+            answer = rules.write_answer(data)
+            if data.get("response_format"):  # asked for JSON: the same answer, as the one field it can fill
+                answer = json.dumps({"answer": answer}, ensure_ascii=False)
+            message = AIMessage(content=answer)
         prompt_chars = sum(len(str(m.content)) for m in messages)
         output_chars = len(str(message.content)) + len(json.dumps([c["args"] for c in message.tool_calls]))
         # A rough 4-characters-per-token count, so budgets and counters behave as with a real model.

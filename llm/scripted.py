@@ -19,6 +19,7 @@ class ScriptedChatModel(LocalToolCallingModel):
     """Returns `script[i]` on the i-th call; records every call's messages and bound tools."""
 
     script: list[AIMessage]
+    model_name: str = "scripted"
     _calls: list[tuple[list[BaseMessage], list[dict[str, Any]]]] = PrivateAttr(default_factory=list)
 
     @property

@@ -34,10 +34,14 @@ Prices = Mapping[str, tuple[float, float]]
 
 def usage_of(message: AIMessage, prices: Prices | None = None) -> Usage:
     """Tokens and cost of one answer; `prices` (the deployment's: MODEL_PRICES over PRICES) by default PRICES."""
-    table = PRICES if prices is None else prices
     meta: dict[str, Any] = dict(message.usage_metadata or {})
     tokens_in, tokens_out = meta.get("input_tokens", 0), meta.get("output_tokens", 0)
     model = str(message.response_metadata.get("model_name", ""))
+    return priced(model, tokens_in, tokens_out, prices)
+
+
+def priced(model: str, tokens_in: int, tokens_out: int, prices: Prices | None = None) -> Usage:
+    table = PRICES if prices is None else prices
     price_in, price_out = 0.0, 0.0
     # Longest prefix wins: "gpt-4.1-mini-2025..." must not be priced as "gpt-4.1".
     for name in sorted(table, key=len, reverse=True):
@@ -45,3 +49,16 @@ def usage_of(message: AIMessage, prices: Prices | None = None) -> Usage:
             price_in, price_out = table[name]
             break
     return Usage(tokens_in + tokens_out, (tokens_in * price_in + tokens_out * price_out) / 1_000_000)
+
+
+# What a budget check assumes one answer may take. Generous on purpose: the check must be an upper
+# bound of the call it admits, or a cap could be passed by more than that one call.
+ANSWER_TOKENS_ALLOWANCE = 1024
+
+
+def estimate_call(model: object, prompt_chars: int, prices: Prices | None = None) -> Usage:
+    """An upper estimate of one model call before it is made: the prompt at 3 characters per token
+    (tokenizers average about 4 on English; 3 errs high) plus the answer allowance. `model` is a chat
+    model or one bound to tools; its `model_name` (or `model`) picks the price."""
+    name = str(getattr(model, "model_name", None) or getattr(model, "model", None) or "")
+    return priced(name, prompt_chars // 3 + 1, ANSWER_TOKENS_ALLOWANCE, prices)

@@ -12,11 +12,14 @@ from langchain_core.runnables.config import get_async_callback_manager_for_confi
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
+import guardrails.tool_output as tool_output
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, Observation, PendingCall, StepStatus
+from guardrails.verdict import Verdict
 from llm.protocol import embed, last_user_text
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage, step_call_id
+from nodes.guards import admit_model_call, audit_call, fired, note, stop, tool_verdict
 from tools.base import ToolEnv, ToolResult, call_key
 from tools.gate import GateCall
 from tools.runner import run_tool
@@ -32,8 +35,10 @@ def make_execute(deps: AgentDeps) -> NodeFn:
     async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         pending = state.get("pending")
         if pending is None:
-            pending, used, refusal = await _resolve(deps, state)
+            pending, used, refusal = await _resolve(deps, state, runtime)
             counters = add_usage(state, used)
+            if isinstance(refusal, Verdict):  # a budget stop: the turn ends here, through synthesize
+                return {**counters, **stop(state, refusal), "pending": None}
             if refusal is not None:
                 return {**counters, **_record(state, refusal)}
             spec = deps.registry.get(pending["tool"])
@@ -55,8 +60,11 @@ def make_execute(deps: AgentDeps) -> NodeFn:
     return execute
 
 
-async def _resolve(deps: AgentDeps, state: AgentState) -> tuple[PendingCall, Usage, Observation | None]:
-    """The concrete call for the step at the cursor, or an observation saying why it cannot run."""
+async def _resolve(
+    deps: AgentDeps, state: AgentState, runtime: Runtime[RunContext]
+) -> tuple[PendingCall, Usage, Observation | Verdict | None]:
+    """The concrete call for the step at the cursor, or an observation saying why it cannot run, or
+    the budget verdict that stops the turn before the executor model is asked."""
     step = state["plan"][state["cursor"]]
     pending = PendingCall(
         call_id=step_call_id(state),
@@ -73,9 +81,12 @@ async def _resolve(deps: AgentDeps, state: AgentState) -> tuple[PendingCall, Usa
     if "{{step:" in str(args):
         data = {"step": dict(step), "observations": state["observations"]}
         model = deps.models.executor.bind_tools([spec.openai_schema()], tool_choice=spec.name)
-        reply = await model.ainvoke(
-            [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
-        )
+        prompt = [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
+        admitted = await admit_model_call(deps, state, deps.context(runtime), model, prompt)
+        if admitted.blocked:
+            await note(deps, runtime, admitted, tool=spec.name)
+            return pending, used, admitted
+        reply = await model.ainvoke(prompt)
         used = usage_of(reply, deps.prices)
         made = [c["args"] for c in reply.tool_calls if c["name"] == spec.name]
         if not made:
@@ -93,6 +104,11 @@ async def _resolve(deps: AgentDeps, state: AgentState) -> tuple[PendingCall, Usa
     if used_calls >= spec.max_calls_per_run:
         error = f"{spec.name} may be called at most {spec.max_calls_per_run} times per run"
         return pending, used, _observation(pending, ToolResult.failure(error), "skipped")
+    # Before a reviewer is asked: a call policy refuses is never put to a person.
+    policy = await tool_verdict(deps, state, deps.context(runtime), pending)
+    if policy.blocked:
+        await note(deps, runtime, policy, tool=spec.name, args=pending["args"])
+        return pending, used, _refused(pending, policy)
     return pending, used, None
 
 
@@ -106,6 +122,11 @@ async def _run(
     if check.args is None:  # state is writable by clients: what it holds is validated again here
         return _record(state, _observation(pending, ToolResult.failure(str(check.error)), "failed"))
     pending = {**pending, "args": check.args.model_dump(mode="json")}
+    # Again where the call runs: a kill switch thrown while a reviewer was deciding still holds.
+    policy = await tool_verdict(deps, state, ctx, pending)
+    if policy.blocked:
+        await note(deps, runtime, policy, tool=spec.name, args=pending["args"])
+        return _record(state, _refused(pending, policy))
     info = runtime.execution_info if runtime is not None else None
     thread_id = info.thread_id if info is not None else None
     review = pending["review"]
@@ -138,12 +159,17 @@ async def _run(
         run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s, observe=deps.observe_tool),
     )
     runtime.stream_writer({"type": "tool_finished", **progress, "ok": result.ok, "error": result.error})
-    return _record(
-        state,
-        _observation(
-            pending, result, "done" if result.ok else "failed", feedback=review["feedback"] if review else None
-        ),
+    await audit_call(deps, ctx, info, pending, result)
+    # Tool output is data: bounded, and instruction-like text in it fenced, before any model reads it.
+    screened = tool_output.check(result.data, max_chars=deps.guards.max_tool_output_chars)
+    flags = fired(screened)
+    if flags:
+        await note(deps, runtime, screened, tool=spec.name)
+        result = ToolResult(ok=result.ok, data=screened.value, error=result.error)
+    observation = _observation(
+        pending, result, "done" if result.ok else "failed", feedback=review["feedback"] if review else None
     )
+    return _record(state, {**observation, "flags": flags} if flags else observation)
 
 
 async def _traced(name: str, args: dict[str, Any], call: Awaitable[ToolResult]) -> ToolResult:
@@ -194,10 +220,18 @@ def _observation(
     )
 
 
+def _refused(pending: PendingCall, policy: Verdict) -> Observation:
+    return {**_observation(pending, ToolResult.failure(str(policy.detail)), "skipped"), "flags": fired(policy)}
+
+
 def _record(state: AgentState, observation: Observation) -> dict[str, Any]:
-    return {
+    update: dict[str, Any] = {
         "observations": [*state["observations"], observation],
         "cursor": state["cursor"] + 1,
         "steps": state["steps"] + 1,
         "pending": None,
     }
+    if flags := observation.get("flags"):  # guardrails that fired on this call, blocking or not
+        update["guardrail_events"] = [*state.get("guardrail_events", []), *flags]
+        update["tainted"] = state.get("tainted", False) or "tool_output.injection" in flags
+    return update

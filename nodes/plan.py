@@ -9,11 +9,13 @@ from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field, ValidationError
 
+import guardrails.input as input_guard
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, PlanStep
-from llm.protocol import embed
+from llm.protocol import embed, last_user_text
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
+from nodes.guards import admit_model_call, note, stop
 from tools.registry import Registry
 
 PROMPT = """You plan the work of an agent that acts only through tools.
@@ -61,27 +63,39 @@ def make_plan(deps: AgentDeps) -> NodeFn:
 
     async def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Write the plan; a refused plan is fed back once for a re-plan and never executed."""
+        ctx = deps.context(runtime)
         replanning = state.get("decision") == "replan"
         turn = _carry_over(state) if replanning else _fresh_turn()
         feedback = state.get("plan_feedback") if replanning else None
+        # The user's words (or, on a re-plan, a reviewer's feedback) are read before any model sees them.
+        said = feedback if replanning else last_user_text(state["messages"])
+        screened = input_guard.check(said or "", max_chars=deps.guards.max_input_chars)
+        if screened.blocked:
+            await note(deps, runtime, screened)
+            return {**turn, **_no_plan(), **stop(turn, screened)}  # type: ignore[arg-type]
+        catalog = _allowed(deps.registry.catalog(), ctx)
         used = Usage()
         steps: list[PlanStep] = []
         error: str | None = None
         for _attempt in range(2):
-            data = {"tools": deps.registry.catalog(), "observations": turn["observations"], "feedback": feedback}
-            reply = await planner.ainvoke([SystemMessage(PROMPT + "\n" + embed(data)), *state["messages"]])
-            used += usage_of(reply)
+            data = {"tools": catalog, "observations": turn["observations"], "feedback": feedback}
+            prompt = [SystemMessage(PROMPT + "\n" + embed(data)), *state["messages"]]
+            admitted = await admit_model_call(deps, {**state, **add_usage(turn, used)}, ctx, planner, prompt)
+            if admitted.blocked:
+                await note(deps, runtime, admitted)
+                return {**turn, **_no_plan(), **add_usage(turn, used), **stop(turn, admitted)}  # type: ignore[arg-type]
+            reply = await planner.ainvoke(prompt)
+            used += usage_of(reply, deps.prices)
             steps, error = check_plan(reply, deps.registry)
             if error is None:
                 break
             feedback = f"Your previous plan was refused: {error}. Use only catalogue tools with valid arguments."
+        if not replanning:
+            turn["intended"] = sorted({s["tool"] for s in steps if _side_effects(deps, s["tool"])})
         return {
             **turn,
+            **_no_plan(),
             "plan": steps,
-            "cursor": 0,
-            "pending": None,
-            "decision": None,
-            "plan_feedback": None,
             "stop_reason": f"no valid plan could be made ({error})" if error else None,
             **add_usage(turn, used),
         }
@@ -89,8 +103,24 @@ def make_plan(deps: AgentDeps) -> NodeFn:
     return plan
 
 
+def _no_plan() -> dict[str, Any]:
+    return {"plan": [], "cursor": 0, "pending": None, "decision": None, "plan_feedback": None}
+
+
+def _allowed(catalog: list[dict[str, Any]], ctx: RunContext) -> list[dict[str, Any]]:
+    """The catalogue the planner may choose from: a tool the run may not call is not offered."""
+    if ctx.tools_enabled is None:
+        return catalog
+    return [t for t in catalog if t["name"] in ctx.tools_enabled]
+
+
+def _side_effects(deps: AgentDeps, tool: str) -> bool:
+    spec = deps.registry.get(tool)
+    return spec is not None and spec.risk != "read"
+
+
 def _fresh_turn() -> dict[str, Any]:
-    """A new user message starts a new turn: counters and observations belong to one turn."""
+    """A new user message starts a new turn: counters, observations and guardrail marks belong to one turn."""
     return {
         "observations": [],
         "steps": 0,
@@ -99,6 +129,11 @@ def _fresh_turn() -> dict[str, Any]:
         "cost_usd": 0.0,
         "final_answer": None,
         "clock_started_at": time.time(),
+        "guardrail": None,
+        "blocked": False,
+        "guardrail_events": [],
+        "intended": [],
+        "tainted": False,
     }
 
 
@@ -111,4 +146,9 @@ def _carry_over(state: AgentState) -> dict[str, Any]:
         "cost_usd": state["cost_usd"],
         "final_answer": None,
         "clock_started_at": state["clock_started_at"],
+        "guardrail": None,
+        "blocked": False,
+        "guardrail_events": state.get("guardrail_events", []),
+        "intended": state.get("intended", []),
+        "tainted": state.get("tainted", False),
     }

@@ -28,6 +28,8 @@ def judge(state: AgentState, ctx: RunContext, now: float) -> Verdict:
     last = observations[-1] if observations else None
     remaining = state["cursor"] < len(state["plan"])
     elapsed = now - state["clock_started_at"]
+    if state.get("blocked"):  # a guardrail or a budget ended the turn in the node before
+        return Verdict("finish", state.get("stop_reason") or "stopped by a guardrail")
     if elapsed > ctx.run_timeout_s:
         return Verdict("finish", f"the run time limit of {ctx.run_timeout_s:g} s was reached")
     if last is not None and last["status"] == "skipped" and last["error"] and "identical call" in last["error"]:

@@ -8,9 +8,10 @@ from langchain_core.language_models import BaseChatModel
 from psycopg_pool import AsyncConnectionPool
 
 from graph.builder import build_graph
-from graph.context import AgentDeps, Models, RunContext
+from graph.context import AgentDeps, Guards, Models, RunContext
 from handrail.saver import HandrailSaver
 from llm.offline import OfflineChatModel
+from llm.usage import PRICES
 from tools.gate import ApprovalGate, InProcessApprovals
 from tools.registry import Registry, builtin_registry
 from tools.resources import SmtpConfig, ToolResources
@@ -25,6 +26,8 @@ def make_deps(
     registry: Registry | None = None,
     smtp: SmtpConfig | None = None,
     approvals: ApprovalGate | None = None,
+    guards: Guards | None = None,
+    prices: dict[str, tuple[float, float]] | None = None,
     **limits: Any,
 ) -> AgentDeps:
     """In-process, the test is the reviewer: its resume value is the decision unless a gate is given."""
@@ -35,6 +38,8 @@ def make_deps(
         tool_resources=ToolResources(pool=pool, smtp=smtp) if pool is not None else None,
         defaults=RunContext(**limits),
         approvals=approvals or InProcessApprovals(),
+        guards=guards or Guards(),
+        prices={**PRICES, **(prices or {})},
     )
 
 
