@@ -16,9 +16,10 @@ import httpx
 from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from graph.builder import GRAPH_ID, build_graph
-from graph.context import AgentDeps
+from graph.context import AgentDeps, Guards
 from handrail.approvals import PostgresApprovalGate
 from handrail.assistants import register_graphs
+from handrail.audit import PostgresAudit
 from handrail.auth import KeyRing
 from handrail.bus import Bus, PostgresBus, RedisBus
 from handrail.db import DatabaseTarget, Pool, open_pool
@@ -27,11 +28,11 @@ from handrail.metrics import Metrics
 from handrail.migrate import migrate
 from handrail.ratelimit import RateLimiter
 from handrail.runs.local_ends import LocalEnds
-from handrail.runs.summary import observe_tool
+from handrail.runs.summary import observe_tool, run_spent
 from handrail.saver import HandrailSaver
 from handrail.serialize import MessageJson
 from handrail.settings import Settings
-from handrail.spend import SpendLedger
+from handrail.spend import DailySpendGate, SpendLedger
 from handrail.tool_switches import ToolSwitches
 from handrail.tracing import Tracer, open_tracer
 from handrail.webhooks import WebhookSender
@@ -136,12 +137,21 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         tracer = open_tracer(settings)
         if tracer is not None:
             stack.push_async_callback(tracer.close)  # flushes what is queued; after the runs have stopped
+        spend = SpendLedger(pool, redis_client, settings.redis_prefix, metrics=metrics)
+        guards = Guards(
+            switches=tool_switches,
+            audit=PostgresAudit(pool),
+            spend=DailySpendGate(spend, settings.user_daily_budget_usd) if settings.user_daily_budget_usd > 0 else None,
+            run_spent=run_spent,
+            on_event=lambda name, blocked: metrics.guardrails.labels(name, "blocked" if blocked else "changed").inc(),
+        )
         deps = build_deps(
             settings,
             pool,
             registry=registry_from_settings(settings),
             approvals=PostgresApprovalGate(pool),
             observe_tool=observe_tool(metrics),
+            guards=guards,
         )
         graph = build_graph(deps, checkpointer=saver, store=store)
         await register_graphs(pool, [GRAPH_ID])
@@ -175,7 +185,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             redis=redis_client,
             metrics=metrics,
             tracer=tracer,
-            spend=SpendLedger(pool, redis_client, settings.redis_prefix, metrics=metrics),
+            spend=spend,
             rate_limiter=RateLimiter(
                 settings.rate_limit_per_minute, redis_client, settings.redis_prefix, metrics=metrics
             ),

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from guardrails.verdict import Verdict
 from handrail.db import Pool
 from handrail.errors import SpendBreakerOpen, UserBudgetExceeded
 from handrail.metrics import Metrics
@@ -223,3 +224,23 @@ def _refusal(budget: str, setting: str, spent: float, limit: float, resets: date
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DailySpendGate:
+    """The user's daily budget inside a run (graph.context.SpendGate), checked before each model call: a
+    run admitted just under the budget stops once the day's spend reaches it, with the partial result.
+    The hourly breaker only refuses new runs, as its contract says; runs already going may finish."""
+
+    def __init__(self, ledger: SpendLedger, limit_usd: float) -> None:
+        self._ledger, self._limit = ledger, limit_usd
+
+    async def refusal(self, user_id: str) -> Verdict | None:
+        spent = await self._ledger.user_today(user_id)
+        if spent < self._limit:
+            return None
+        return Verdict.block(
+            "budget",
+            "user_daily",
+            f"budget reached: ${spent:.4f} of today's budget of ${self._limit:g} per user (USER_DAILY_BUDGET_USD) "
+            "is spent, so no further model call was made",
+        )

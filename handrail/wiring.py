@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from langchain_core.language_models import BaseChatModel
 
-from graph.context import AgentDeps, Models, RunContext, ToolObserver
+from graph.context import AgentDeps, Guards, Models, RunContext, ToolObserver
 from handrail.errors import ConfigurationError
 from handrail.settings import Settings
 from llm.factory import make_chat_model
@@ -41,6 +43,9 @@ def default_context(settings: Settings, user_id: str = "anonymous") -> RunContex
         max_replans=settings.max_replans,
         tool_timeout_s=settings.tool_timeout_s,
         run_timeout_s=settings.run_timeout_s,
+        max_tokens=settings.run_max_tokens,
+        max_cost_usd=settings.run_max_cost_usd,
+        tools_enabled=frozenset(settings.tools_enabled) if settings.tools_enabled else None,
     )
 
 
@@ -65,14 +70,27 @@ def build_deps(
     models: Models | None = None,
     registry: Registry | None = None,
     observe_tool: ToolObserver | None = None,
+    guards: Guards | None = None,
 ) -> AgentDeps:
     """`approvals` is the gate sensitive calls must pass; none given, they never run (fail closed)."""
+    registry = registry or builtin_registry()
+    unknown = sorted(set(settings.tools_enabled) - set(registry.names()))
+    if unknown:
+        raise ConfigurationError(
+            f"TOOLS_ENABLED names {', '.join(unknown)}, which no tool module declares; "
+            f"registered tools: {', '.join(registry.names())}"
+        )
     return AgentDeps(
         models=models or models_from_settings(settings),
-        registry=registry or builtin_registry(),
+        registry=registry,
         tool_resources=ToolResources(pool=pool, smtp=smtp_from_settings(settings)),
         defaults=default_context(settings),
         approvals=approvals or NoApprovalLedger(),
         observe_tool=observe_tool,
         prices={**PRICES, **settings.model_prices},
+        guards=dataclasses.replace(
+            guards or Guards(),
+            max_input_chars=settings.max_message_chars,
+            max_tool_output_chars=settings.max_tool_output_chars,
+        ),
     )

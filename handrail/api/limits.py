@@ -96,7 +96,7 @@ def check_messages(payloads: Iterable[tuple[str, Any]], *, max_message_chars: in
     """422 when one message's text is longer than `max_message_chars`, or all payloads together carry more than
     `max_input_messages` messages. Payloads are `(where, value)`: a run's `input`, its `command.update`, or a
     state update's `values`, each a dict with `messages` (or a list of them, or of `(channel, value)` pairs)."""
-    found = [m for where, payload in payloads for m in _messages(where, payload)]
+    found = list(payload_messages(payloads))
     if len(found) > max_input_messages:
         raise Unprocessable(
             f"the request carries {len(found)} messages; the limit is {max_input_messages} "
@@ -110,6 +110,12 @@ def check_messages(payloads: Iterable[tuple[str, Any]], *, max_message_chars: in
                 "(setting MAX_MESSAGE_CHARS); shorten it or split it over several messages"
             )
         _require_message(path, message)
+
+
+def payload_messages(payloads: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """Every message in the payloads, as `(path, message)`; the path says where it was found."""
+    for where, payload in payloads:
+        yield from _messages(where, payload)
 
 
 def _require_message(path: str, message: Any) -> None:

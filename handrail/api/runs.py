@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
 from handrail.api.paging import LimitQuery, OffsetQuery
+from handrail.api.screening import screen_input
 from handrail.auth import Principal
 from handrail.errors import Conflict, InvalidRequest, Unprocessable
 from handrail.runs import event_log, repo, service
@@ -28,18 +29,18 @@ def _locations(run: dict[str, Any], *, stateless: bool, suffix: str) -> dict[str
     return {"Content-Location": content, "Location": f"{base}{suffix}"}
 
 
-def _check_limits(services: Services, *bodies: RunCreate) -> None:
-    """Message size and count, before anything is read or written."""
+async def _check_limits(services: Services, principal: Principal, thread_id: str | None, *bodies: RunCreate) -> None:
+    """Message size and count, then the input guardrail, before a run is created."""
     settings = services.settings
+    payloads = [
+        (where, payload)
+        for body in bodies
+        for where, payload in (("input", body.input), ("command.update", body.command and body.command.update))
+    ]
     check_messages(
-        [
-            (where, payload)
-            for body in bodies
-            for where, payload in (("input", body.input), ("command.update", body.command and body.command.update))
-        ],
-        max_message_chars=settings.max_message_chars,
-        max_input_messages=settings.max_input_messages,
+        payloads, max_message_chars=settings.max_message_chars, max_input_messages=settings.max_input_messages
     )
+    await screen_input(services, principal, thread_id, payloads)
 
 
 def _stream_response(
@@ -64,7 +65,7 @@ async def create_run(
     thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
     """Queue a run in the background; it is returned at once as `pending`."""
-    _check_limits(services, body)
+    await _check_limits(services, principal, thread_id, body)
     run = await service.create_run(services, principal, thread_id, body)
     response.headers.update(_locations(run, stateless=False, suffix=""))
     response.headers["Location"] = f"/threads/{thread_id}/runs/{run['run_id']}"
@@ -73,14 +74,14 @@ async def create_run(
 
 @router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse)
 async def stream_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
-    _check_limits(services, body)
+    await _check_limits(services, principal, thread_id, body)
     run = await service.create_run(services, principal, thread_id, body)
     return _stream_response(services, principal, run, body, stateless=False)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
-    _check_limits(services, body)
+    await _check_limits(services, principal, thread_id, body)
     run = await service.create_run(services, principal, thread_id, body, final_only=True)
     return _wait_response(services, run, stateless=False)
 
@@ -89,7 +90,7 @@ async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, princ
 async def create_stateless_run(
     body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> dict[str, Any]:
-    _check_limits(services, body)
+    await _check_limits(services, principal, None, body)
     run = await service.create_run(services, principal, None, body)
     response.headers["Content-Location"] = f"/runs/{run['run_id']}"
     return repo.run_json(run)
@@ -97,14 +98,14 @@ async def create_stateless_run(
 
 @router.post("/runs/stream", response_class=StreamingResponse)
 async def stream_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
-    _check_limits(services, body)
+    await _check_limits(services, principal, None, body)
     run = await service.create_run(services, principal, None, body)
     return _stream_response(services, principal, run, body, stateless=True)
 
 
 @router.post("/runs/wait")
 async def wait_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
-    _check_limits(services, body)
+    await _check_limits(services, principal, None, body)
     run = await service.create_run(services, principal, None, body, final_only=True)
     return _wait_response(services, run, stateless=False)
 
@@ -117,7 +118,7 @@ async def create_batch(body: list[RunCreate], services: ServicesDep, principal: 
             f"a batch of {len(body)} runs; the limit is {services.settings.max_batch_runs} runs "
             "(setting MAX_BATCH_RUNS); send several batches"
         )
-    _check_limits(services, *body)
+    await _check_limits(services, principal, None, *body)
     return [repo.run_json(await service.create_run(services, principal, None, item)) for item in body]
 
 

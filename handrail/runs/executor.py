@@ -128,7 +128,9 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     kwargs = run["kwargs"]
     status, error = "success", None
     values = ValuesEncoder(services.message_json)
-    recorder = RunRecorder(services.metrics, services.deps.prices)
+    user, ledger = str(run["user_id"]), services.spend
+    on_cost = (lambda usd: ledger.add(user, usd)) if ledger is not None else None
+    recorder = RunRecorder(services.metrics, services.deps.prices, on_cost=on_cost)
     summary.current.set(recorder)  # the run's node tasks inherit it: tool calls are attributed to this run
     topic = repo.events_topic(run_id)
     writer = EventWriter(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import LLMResult
 
 from handrail.metrics import Metrics
-from llm.usage import Prices, usage_of
+from llm.usage import Prices, Usage, usage_of
 
 MAX_STEPS = 200  # entries kept per summary: a looping run must not write an unbounded row
 
@@ -30,11 +31,15 @@ current: ContextVar[RunRecorder | None] = ContextVar("handrail_run_recorder", de
 class RunRecorder(AsyncCallbackHandler):
     """One run's model and tool calls, in order."""
 
-    def __init__(self, metrics: Metrics, prices: Prices | None = None) -> None:
+    def __init__(
+        self, metrics: Metrics, prices: Prices | None = None, on_cost: Callable[[float], Awaitable[None]] | None = None
+    ) -> None:
         self._metrics, self._prices = metrics, prices
+        self._on_cost = on_cost  # the spend ledger: a user's day, the deployment's hour
         self.started = time.monotonic()
         self.supersteps = 0
         self.cost_usd = 0.0
+        self.tokens = 0
         self.steps: list[dict[str, Any]] = []
         self._calls: dict[uuid.UUID, tuple[str, float]] = {}  # model call id -> (node, started)
         self.dropped = 0
@@ -53,11 +58,14 @@ class RunRecorder(AsyncCallbackHandler):
 
     async def on_llm_end(self, response: LLMResult, *, run_id: uuid.UUID, **kwargs: Any) -> None:
         node, started = self._calls.pop(run_id, ("", time.monotonic()))
+        before = self.cost_usd
         for generations in response.generations:
             for generation in generations:
                 message = getattr(generation, "message", None)
                 if isinstance(message, AIMessage):
                     self._model_answer(node, message, time.monotonic() - started)
+        if self._on_cost is not None and self.cost_usd > before:
+            await self._on_cost(self.cost_usd - before)
 
     async def on_llm_error(self, error: BaseException, *, run_id: uuid.UUID, **kwargs: Any) -> None:
         node, started = self._calls.pop(run_id, ("", time.monotonic()))
@@ -71,6 +79,7 @@ class RunRecorder(AsyncCallbackHandler):
         self._metrics.tokens.labels(model, "output").inc(usage["output_tokens"])
         self._metrics.cost.labels(model).inc(cost)
         self.cost_usd += cost
+        self.tokens += usage["input_tokens"] + usage["output_tokens"]
         self._add(
             {
                 "node": node,
@@ -125,6 +134,13 @@ def observe_tool(metrics: Metrics) -> Any:
             recorder.tool_finished(tool, ok, seconds)
 
     return observe
+
+
+def run_spent() -> Usage | None:
+    """What the model calls of the run in this context have used so far, as this process counted them
+    (graph.context.Guards.run_spent): budgets check it, since the graph's own counters can be rewritten."""
+    recorder = current.get()
+    return Usage(recorder.tokens, recorder.cost_usd) if recorder is not None else None
 
 
 def _ms(started: float) -> float:
