@@ -17,6 +17,7 @@ GUARDRAIL_BLOCK: Final = "guardrail_block"
 BUDGET_STOP: Final = "budget_stop"
 RATE_LIMITED: Final = "rate_limited"
 SPEND_REFUSED: Final = "spend_refused"
+SPEND_RESET: Final = "spend_reset"
 KILL_SWITCH: Final = "kill_switch"
 
 SYSTEM_ACTOR: Final = "handrail"  # the actor of what Handrail decided by itself (an expiry, a guardrail)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
+from guardrails.audit_event import SPEND_RESET, AuditEvent
 from handrail import audit, spend, tool_switches
 from handrail.api.deps import AdminDep, ServicesDep
 from handrail.api.paging import MAX_LIMIT, keyset_page
@@ -100,7 +101,9 @@ async def reset_spend(services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
     was spent stays on record with who reset it and when. Users' daily budgets are not touched."""
     ledger = _ledger(services)
     await ledger.reset_hour(by=admin.user_id)
-    return await spend.spend_report(ledger, services.settings)
+    report = await spend.spend_report(ledger, services.settings)
+    await audit.record(services.pool, AuditEvent(kind=SPEND_RESET, actor=admin.user_id, outcome="reset", detail=report))
+    return report
 
 
 def _ledger(services: Services) -> spend.SpendLedger:

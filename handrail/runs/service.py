@@ -11,9 +11,18 @@ from psycopg.errors import UniqueViolation
 from psycopg.types.json import Jsonb
 
 from graph.context import LimitError
-from handrail import approvals, assistants, threads, tracing
+from guardrails.audit_event import SPEND_REFUSED, AuditEvent
+from handrail import approvals, assistants, audit, threads, tracing
 from handrail.auth import Principal
-from handrail.errors import Conflict, InvalidRequest, InvalidResume, NotFound, Unprocessable
+from handrail.errors import (
+    Conflict,
+    InvalidRequest,
+    InvalidResume,
+    NotFound,
+    SpendBreakerOpen,
+    Unprocessable,
+    UserBudgetExceeded,
+)
 from handrail.runs import event_log, repo
 from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
@@ -53,7 +62,18 @@ async def create_run(
     # expiry) finishes a paused run instead: whether budgets stop it is decided where resumes are made.
     resuming = approval_id is not None or (body.command is not None and body.command.resume is not None)
     if services.spend is not None and not resuming:
-        await admit_run(services.spend, settings, principal.user_id)
+        try:
+            await admit_run(services.spend, settings, principal.user_id)
+        except (UserBudgetExceeded, SpendBreakerOpen) as exc:
+            refusal = AuditEvent(
+                kind=SPEND_REFUSED,
+                actor=principal.user_id,
+                thread_id=thread_id,
+                outcome="refused",
+                detail=exc.body_extra or {},
+            )
+            await audit.record(services.pool, refusal)
+            raise
     try:
         assistant = await assistants.resolve(services.pool, principal, body.assistant_id, list(services.graphs))
     except NotFound as exc:

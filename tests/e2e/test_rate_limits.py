@@ -146,6 +146,15 @@ async def test_with_redis_down_the_limit_still_holds_and_nothing_fails(database_
         assert await counted(url, "local") == 2
 
 
+async def audit_rows(pool: Any, kind: str, thread_id: str | None = None) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT actor, detail FROM audit_log WHERE kind = %s AND (%s::uuid IS NULL OR thread_id = %s::uuid)",
+            (kind, thread_id, thread_id),
+        )
+        return await cursor.fetchall()
+
+
 async def test_a_user_over_the_daily_budget_is_refused_before_a_run_exists(database_url, pool):
     keys, api_keys = users()
     async with limited_server(database_url, "redis", api_keys=api_keys, user_daily_budget_usd=1.0) as (url, app):
@@ -174,6 +183,8 @@ async def test_a_user_over_the_daily_budget_is_refused_before_a_run_exists(datab
         assert abs(int(refused.value.response.headers["retry-after"]) - (midnight - now).total_seconds()) < 10
         assert "USER_DAILY_BUDGET_USD" in body["detail"] and body["resets_at"] in body["detail"]
         assert await runs_of(pool, tid) == 0
+        (audited,) = await audit_rows(pool, "spend_refused", thread_id=tid)
+        assert audited["actor"] == f"{keys['carol']}-id" and audited["detail"]["guardrail"] == "budget.user_daily"
         assert stateless.value.response.status_code == 429
         assert len(await carol.threads.search()) == 1, "the refused stateless run made no thread"
         assert answer["final_answer"], "another user is not affected"
@@ -217,3 +228,7 @@ async def test_the_hourly_breaker_refuses_everyone_until_an_admin_resets_it(data
         assert after["hour_recorded_usd"] >= 1.0, "the spend stays on record"
         assert run["status"] in {"pending", "running", "success"}
         assert await runs_of(pool, tid) == 1, "only the run made after the reset"
+        assert [r["detail"]["guardrail"] for r in await audit_rows(pool, "spend_refused", thread_id=tid)] == [
+            "budget.global_hourly"
+        ]
+        assert any(r["actor"] == "admin" for r in await audit_rows(pool, "spend_reset"))
