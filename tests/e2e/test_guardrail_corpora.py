@@ -38,7 +38,7 @@ async def test_the_corpora_through_the_api(base_url):
     blocked = sum(o != "ran" for o in attacks) / len(attacks)
     false_blocks = [e["text"] for e, o in zip(corpora.benign(), ordinary, strict=True) if o != "ran"]
     false_rate = len(false_blocks) / len(ordinary)
-    print(
+    print(  # noqa: T201 - the rates are this test's report (make test -s shows them; the README quotes them)
         f"\nguardrail corpora through the API: injections blocked {sum(o != 'ran' for o in attacks)}/{len(attacks)}"
         f" = {blocked:.1%} (refused at the door: {attacks.count('refused')}); benign falsely blocked "
         f"{len(false_blocks)}/{len(ordinary)} = {false_rate:.1%} {false_blocks}"
