@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_error_bodies(app)
     # Outermost last: CORS, then ErrorResponses (so even a 500 carries CORS headers), then the request limits,
     # which answer before any route, dependency or database is touched.
-    app.add_middleware(RateLimitHeaders)  # X-RateLimit-* on every response get_principal counted
+    if resolved.rate_limit_per_minute > 0:  # off: no wrapper around every response's send
+        app.add_middleware(RateLimitHeaders)  # X-RateLimit-* on every response get_principal counted
     app.add_middleware(StudioQuirks)
     app.add_middleware(RequestLimits, max_body_bytes=resolved.max_body_bytes, max_json_depth=resolved.max_json_depth)
     app.add_middleware(ErrorResponses)
