@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -14,24 +11,6 @@ import redis.asyncio as aioredis
 from handrail.errors import RateLimited
 from handrail.ratelimit import LocalWindow, RateLimiter
 from tests.support.http import free_port
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[Any]:
-    client = aioredis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis_client: Any) -> AsyncIterator[str]:
-    prefix = f"handrail-test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis_client.delete(*keys)
 
 
 async def test_two_replicas_share_one_window_per_user(redis_client, prefix):

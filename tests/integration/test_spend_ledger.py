@@ -17,7 +17,6 @@ from handrail.settings import Settings
 from handrail.spend import SpendLedger, admit_run
 from tests.support.http import free_port
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # Each test gets its own UTC hour, years before any real run of the session's e2e servers writes to "now".
 _HOURS = itertools.count()
 
@@ -35,22 +34,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2001, 1, 1, 0, 30, tzinfo=UTC) + timedelta(hours=next(_HOURS)))
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[Any]:
-    client = aioredis.from_url(REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def prefix(redis_client: Any) -> AsyncIterator[str]:
-    prefix = f"handrail-test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    keys = [k async for k in redis_client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis_client.delete(*keys)
 
 
 @pytest.fixture
