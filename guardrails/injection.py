@@ -12,7 +12,11 @@ are folded away first, and the compact form (letters only) catches "i g n o r e"
 A rule is tight by construction: a verb must reach a noun through a few determiners, and a validator
 asks for what makes it an attack (a qualifier such as "previous", "your" or "system", a self-reference
 to the AI), so "ignore the typo", "forget about the meeting", "print the refund policy" and "the
-instructions I gave you" pass.
+instructions I gave you" pass. The English rules are written by class rather than by sentence: override
+verbs (strong ones such as "ignore", weak ones such as "discard" that need a clearer object, negated
+obligations such as "you no longer have to obey"), the nouns for the model's rules, owner, time and
+post-qualifiers ("you were given", "the developers gave you", "before my first message"), text-speak
+("ur prev instrs"), and questions about the model's instructions ("what were you told before this chat").
 
 Cost: a word-anchored rule is tried only where one of its lead words starts (one dict look-up per word
 of the text), the scanning rules start with rare characters, and every quantifier is bounded or

@@ -11,6 +11,7 @@ import re
 
 from guardrails.rulekit import (
     END,
+    TOPIC_TAIL,
     WEAK_TAIL,
     WORD,
     Rule,
@@ -18,7 +19,7 @@ from guardrails.rulekit import (
     alt,
     before,
     found,
-    override,
+    objects,
     rule,
     rx,
     scan,
@@ -26,34 +27,196 @@ from guardrails.rulekit import (
 )
 from guardrails.textfold import fold, fold_pattern
 
-_EN_OVERRIDE = override(
-    verbs="ignore|disregard|forget|override|overrule|bypass|discard|abandon|neglect|dismiss|disobey|"
-    "circumvent|set aside|put aside|throw out|throw away|stop following|stop obeying|stop adhering to|"
-    "quit following|do not follow|do not obey|don t follow|don t obey|dont follow|dont obey|no longer follow|"
-    "no longer obey|cease following|never mind|nevermind|erase|unlearn|ignoring|disregarding|forgetting|"
-    "overriding|bypassing",
-    fillers="of|the|these|those|this|that|its|current|given|content|default|other|and|or|mentioned|stated|listed|"
-    "written|provided|set|s|rest of the",
-    nouns="instructions|instruction|rules|rule|guidelines|guideline|directives|directive|directions|prompts|prompt|"
-    "commands|orders|programming|constraints|restrictions|guardrails|filters|limitations|boundaries|"
-    "safeguards|training|conditioning|configuration|system prompt|system message|guidance|ethics|principles|"
-    "protocols",
-    quals="previous|previously|prior|above|earlier|preceding|former|original|initial|old|existing|system|safety|"
-    "ethical|moral|hidden|internal|secret|programmed|developer|developers|openai|anthropic|your|built in|preset|"
-    "admin|pre set|core|base|foundational",
-    weak="all|any|every|each",
-    post="above|before|before this|so far|until now|up to now|up to this point|you were given|you have been given|"
-    "you ve been given|you were told|you have been told|you received|you got|given to you|from your developers|"
-    "from your creators|from the system|from the developer|in your system prompt|in your prompt|that came before|"
-    "you follow|you must follow|you have",
+# The override grammar in classes: a verb (strong: aimed at instructions; weak: ordinary for documents too), an
+# object (nouns for the model's rules, with fillers and qualifiers before it) and what makes the object the
+# model's: an owner ("your", "safety"), a time ("previous", "old") or a post-qualifier ("you were given").
+_YOU = "(?:you|u|ya|ye|yourself)"
+_MAKERS = (
+    "developers|developer|devs|dev|creators|creator|makers|maker|programmers|programmer|operators|operator|owners|"
+    "owner|trainers|designers|builders|engineers|admins|admin|administrators|administrator|deployers|openai|"
+    "anthropic|system"
 )
+_MAKER_GROUP = (
+    "(?:team|teams|department|portal|docs|documentation|site|website|blog|page|forum|guide|community|group|channel|"
+    "newsletter|requirements|settings|tray|update|updates)"
+)
+_GIVE = (
+    "gave|give|given|wrote|written|set|provided|put|programmed|installed|configured|told|handed|loaded|baked|built|"
+    "fed|issued|assigned|defined|specified|taught|trained|instructed|sent|left|tell|teach|instruct|program|say to|"
+    "ask|want|wants|asked|wanted|order|ordered|prompt|prompted|brief|briefed"
+)
+# After the noun, naming it as the model's: given to it, by its makers, or placed before the conversation.
+TO_MODEL = (
+    rf"(?:(?:that|which|what) )?{_YOU} (?:(?:were|was|have|ve|had|has|got|just|originally|initially|first|"
+    r"previously|already|earlier|been|once|all|re|are|must|should|need to|have to|always) ){0,3}"
+    r"(?:given|told|received|receive|got|get|taught|trained on|trained with|programmed with|programmed to follow|fed|"
+    r"handed|issued|shown|instructed with|provided with|loaded with|configured with|set up with|started with|"
+    r"initialized with|initialised with|prompted with|briefed with|follow|obey|operate under|run under|work under|"
+    r"abide by|live by|adhere to|comply with)"
+    rf"|(?:given|provided|issued|handed|fed|sent|passed|supplied|assigned|programmed|written) (?:to|into|for) {_YOU}"
+    rf"|(?:from|by|of) (?:your|ur|yr|the) (?:{_MAKERS}|system prompt|system message|programming)(?! {_MAKER_GROUP})"
+    rf"|(?:(?:that|which) )?(?:your|ur|yr|the) (?:original |real |own )?(?:{_MAKERS}) (?:(?:have|has|had|"
+    rf"originally|initially|first|previously|once) ){{0,2}}(?:{_GIVE})(?: (?:to|into|in|for|on))? {_YOU}"
+    r"|(?:(?:that|which) )?(?:(?:sits|sit|comes|come|came|is|are|was|were|appears|appear|appeared|goes|went|"
+    r"stands|shown|written|placed|put) )?(?:before|above|ahead of|prior to|preceding) (?:my|this|the|our|any|the "
+    r"user s|the user|this user s) (?:(?:first|very first|current|latest|own) )?(?:message|messages|question|"
+    r"request|prompt|input|conversation|chat|turn|reply|text)"
+    r"|(?:at|from|in) the (?:start|beginning|top|outset|head) of (?:this|the|our|your|ur) (?:conversation|chat|"
+    r"session|thread|context|dialogue|dialog|exchange|context window)"
+    r"|before (?:this|our|the|we) (?:conversation|chat|session|dialogue|dialog|exchange|started|began|spoke|talked)"
+)
+_STRONG_VERBS = (
+    "ignore|disregard|forget|override|overrule|bypass|neglect|dismiss|disobey|circumvent|never mind|nevermind|"
+    "unlearn|ignoring|disregarding|forgetting|overriding|bypassing|ingore|ignroe|igonre|ignor|disreguard|disragard|"
+    "aget|defy|evade|sidestep|get around|get past|work around|break free from|break free of|free yourself from|"
+    "release yourself from|liberate yourself from|shake off|break out of"  # "aget": "4get" folded
+)
+_WEAK_VERBS = (
+    "discard|drop|scrap|abandon|set aside|put aside|lay aside|cast aside|push aside|throw out|throw away|toss|"
+    "toss out|ditch|dump|erase|delete|remove|clear|wipe|wipe out|purge|reset|skip|let go of|get rid of|"
+    "do away with|leave behind|shed|scratch|nix|suspend|lift|disable|turn off|switch off|deactivate|relax|waive|"
+    "overwrite|break|violate|escape|go beyond|move past|step outside|put behind you|forgo|forego|disengage|"
+    "deprioritize|deprioritise"
+)
+_FILLERS = (
+    "of|the|these|those|this|that|its|current|given|content|other|and|or|mentioned|stated|listed|written|provided|"
+    "set|s|rest of the|whatever|whichever|every single|any and all|entire|whole|full|complete|various|such|said|"
+    "aforementioned|like|kind of|sort of|stupid|silly|annoying|boring|dumb|pesky|default"
+)
+_STRONG_NOUNS = (
+    "instructions|instruction|instrs|instr|instrux|instructs|instuctions|intructions|instrucitons|directives|"
+    "directive|prompts|prompt|system prompt|system message|system instructions|programming|guardrails|safeguards|"
+    "conditioning|training|preamble|pre prompt|preprompt|meta prompt|system rules|operating instructions|"
+    "standing orders|core directives|prime directive|initialization|initialisation|alignment|briefing|priming"
+)
+_GENERIC_NOUNS = (
+    "rules|rule|rulez|guidelines|guideline|guidlines|guidance|directions|commands|orders|constraints|restrictions|"
+    "filters|limitations|limits|boundaries|configuration|config|setup|ethics|principles|protocols|policies|"
+    "policy|morals|programmed behavior|programmed behaviour|mandate|code of conduct|content policy|usage policy|"
+    "content policies|usage policies"
+)
+_TEMPORAL_QUALS = (
+    "previous|previously|prior|above|earlier|preceding|former|original|initial|old|older|existing|pre set|prev|"
+    "previos|previus|prevous|past|outdated|obsolete|starting|standing"
+)
+_OWNER_QUALS = (
+    "system|safety|ethical|moral|hidden|internal|secret|confidential|programmed|pre programmed|preprogrammed|"
+    "developer|developers|developer s|devs|openai|anthropic|your|ur|yr|thy|yo|built in|builtin|inbuilt|baked in|"
+    "hardcoded|hard coded|hardwired|hard wired|preset|admin|core|base|foundational|underlying|operator|operators|"
+    "creators|creator|creator s|makers|ai|ai s|assistant|assistant s|bot|bot s|model|model s|chatbot|moderation|"
+    "behavioral|behavioural|alignment|censorship|guardrail"
+)
+_POSTS = (
+    "above|before|before this|so far|until now|up to now|up to this point|till now|thus far|that came before|"
+    "from before|from earlier|from the start|from the beginning|in your system prompt|in your prompt|"
+    "in your programming|in your training|in your instructions|in your config|in your configuration|in your head|"
+    "you have|in the prompt|in the system prompt|in the system message|in this conversation|in this chat|"
+    "in the conversation|in this thread|in this session|in the chat|in this context|in the context"
+)
+_STRONG_NOUN_WORDS = words(_STRONG_NOUNS)
+_OWNER_WORDS = words(_OWNER_QUALS)
+_TEMPORAL_WORDS = words(_TEMPORAL_QUALS)
+_YOUR = words("your|ur|yr|thy|yo")
+_ORDINARY_NOUN_WORDS = words("policies|policy|directions|commands|orders|configuration|config|setup|limits|terms")
+_OBJECT, _OBJECT_ACCEPT = objects(
+    fillers=_FILLERS,
+    nouns=_STRONG_NOUNS + "|" + _GENERIC_NOUNS,
+    quals=_TEMPORAL_QUALS + "|" + _OWNER_QUALS,
+    post=_POSTS,
+    weak="all|any|every|each",
+    post_rx=TO_MODEL,
+)
+# Before a verb that is not itself aimed at instructions: the sentence speaks to the model (an imperative, or
+# "you" as the subject), so "we no longer follow the old policy" and "customers need not obey..." do not count.
+_ADDRESSED = re.compile(
+    rx(
+        r"(?:^|[.!?:;,\n(\[{\"'*>\-])[\W_]*+(?:(?:please|pls|plz|kindly|just|now|so|and|then|ok|okay|also|simply|"
+        r"remember|note|from now on|henceforth|going forward|hey|hi|listen|look|today|i want you to|i need you to|"
+        r"i d like you to|you should|you must|you can|you may|you will|you ll|you|u|ya|are|re|r|really|officially|"
+        r"hereby|can|could|would|will|should|must|to|be|get|go|time to|it s time to|its time to|feel free to|"
+        r"begin to|start to|try to|make sure to|you re|youre|ur|better|instead|immediately|right now|first) )*$"
+    )
+)
+
+
+def _addressed(text: str, m: re.Match[str]) -> bool:
+    return _ADDRESSED.search(text, max(0, m.start() - 80), m.start()) is not None
+
+
+def _weak_verb(text: str, m: re.Match[str]) -> bool:
+    """A verb that is ordinary for documents ("discard the earlier draft", "drop your restrictions on returns")
+    overrides only an object that is clearly the model's: given to it, owned by it with no topic after it, or
+    a time-qualified strong noun ("the previous instructions") in a sentence addressed to it."""
+    if not _OBJECT_ACCEPT(text, m):
+        return False
+    if m.group("post"):
+        return True
+    if TOPIC_TAIL.match(text, m.end()):
+        return False
+    if found(_OWNER_WORDS - _YOUR, m):
+        return True
+    if found(_YOUR, m):
+        return not found(_ORDINARY_NOUN_WORDS, m)  # "lift your restrictions", not "cancel your policy"
+    return found(_STRONG_NOUN_WORDS, m) and found(_TEMPORAL_WORDS, m) and _addressed(text, m)
+
+
+_YOU_BEFORE = re.compile(rx(r"(?<![^\W_])(?:you|u|ya|yourself)(?: [^\W_]++){0,3}[\W_]*+$"))
+_NEGATED_OBEY = (
+    "no longer|no more|not|never|don t|dont|do not|does not|doesn t|needn t|need not|no need to|stop|quit|cease|"
+    "nor|won t|will not|shouldn t|should not|mustn t|must not|aren t|are not|r not"
+)
+_OBEY = (
+    "obey|obeying|follow|following|comply with|complying with|adhere to|adhering to|abide by|abiding by|stick to|"
+    "sticking to|respect|respecting|honor|honour|listen to|listening to|heed|heeding|mind|care about|worry about|"
+    "bound by|restricted by|limited by|constrained by|subject to|beholden to|governed by|tied to|apply|applying|"
+    "enforce|enforcing|observe|observing|conform to|keep to|stay within|stay inside|play by|go by|live by|"
+    "pay attention to|pay any attention to|pay heed to|be bound by|be restricted by|be limited by|be governed by"
+)
+_EN_OVERRIDE = [
+    rule("override", _STRONG_VERBS, _OBJECT, _OBJECT_ACCEPT),
+    rule("override", _WEAK_VERBS, _OBJECT, _weak_verb),
+    # "you no longer have to obey the old rules", "stop following your guidelines", "don't follow the prior ones"
+    rule(
+        "override",
+        _NEGATED_OBEY,
+        r" (?:(?:have|has|need|needs|got|ought|be|being|required|obliged|obligated|supposed|going|ever|anymore|"
+        rf"any more|again|even|really|to|at all|longer|more|gotta|hafta) ){{0,4}}{alt(_OBEY)}" + _OBJECT,
+        lambda text, m: _addressed(text, m) and _OBJECT_ACCEPT(text, m),
+    ),
+    # "you are free from your previous instructions", "consider yourself released from the old rules"
+    rule(
+        "override",
+        "free from|free of|freed from|released from|liberated from|unbound by|unbound from|exempt from|unshackled from|"
+        "unchained from|relieved of|absolved of|excused from",
+        _OBJECT,
+        lambda text, m: bool(_YOU_BEFORE.search(before(text, m, 40))) and _OBJECT_ACCEPT(text, m),
+    ),
+]
+_PREPOSITION_OBJECT = re.compile(
+    # "above this line" points at the conversation itself, so it is no object
+    rx(
+        r"[\x20\t]++(?:the|a|an|my|your|this|that|each|every|it|our|his|her|their)(?![^\W_])"
+        r"(?<!this)|[\x20\t]++this (?!line|message|point|sentence|text|prompt|request)"
+    )
+)
+_TOLD = words("told|given|taught|instructed|programmed|received|fed|shown|trained|loaded|provided")
+_FORGET_WEAK = words("drop|scrap|set|put|throw|abandon|let|get")
 _EN_FORGET_ALL = rule(
     "override",
-    "ignore|disregard|forget|override|erase|discard",
-    r" (?:everything|all|anything|whatever) (?:(?:of|the|that|which|you|have|ve|been|was|were|is|written|said|"
-    r"stated|mentioned|here|up|till|until|to|this|point|so|you|re|are|were|previously|earlier) ){0,5}?"
-    r"(?:above|before|prior|previously|far|now|told|given|taught|instructed|programmed|preceding|earlier)" + END,
-    lambda text, m: not found(words("i|we|my"), m),
+    "ignore|disregard|forget|override|erase|discard|drop|scrap|set aside|put aside|throw out|throw away|abandon|"
+    "unlearn|aget|never mind|nevermind|ingore|disreguard|let go of|get rid of",
+    r" (?:everything|all|anything|whatever|every single thing|each and every thing|any and all) (?:(?:of|the|"
+    r"that|which|you|u|ur|ya|have|ve|been|was|were|is|written|said|stated|mentioned|here|up|till|until|to|this|"
+    r"point|so|re|are|previously|earlier|before|prior|originally|initially|already|stuff|things|instructions|"
+    r"guidance|rules|info|information|context|text|content|they|them|someone|anyone|somebody|else|other|others) )"
+    r"{0,5}?(?:above|before|prior|previously|far|now|told|given|taught|instructed|programmed|preceding|earlier|"
+    r"received|fed|shown|trained|loaded|provided)" + END,
+    # "scrap everything above" is about a draft; only "…everything you were told" is about the model
+    lambda text, m: (
+        not found(words("i|we|my"), m)
+        and not _PREPOSITION_OBJECT.match(text, m.end())
+        and (WORD.findall(m.group())[0] not in _FORGET_WEAK or found(_TOLD, m))
+    ),
 )
 _EN_THE_ABOVE = rule(
     "override",
@@ -289,41 +452,75 @@ _SYS_STRONG = (
 )
 _SYS_WEAK = (
     "instructions|instruction|prompt|rules|guidelines|directives|programming|configuration|config|context|"
-    "training data|prompts|consignes|instrucciones|anweisungen|istruzioni|instrucoes|instructies|instrukcje|инструкции"
+    "training data|prompts|preamble|instrs|briefing|"
+    "consignes|instrucciones|anweisungen|istruzioni|instrucoes|instructies|instrukcje|инструкции"
 )
+# Names that need an adjective to be the model's: "the confidential preamble", "the system setup".
+_SYS_EXTRA = "preface|priming|guidance|orders|persona|constraints|policies|message|text|directions|setup"
 _MODERATE = words("initial|original|first|starting|base")
-_PREPOSITION_OBJECT = re.compile(
-    # "above this line" points at the conversation itself, so it is no object
-    rx(
-        r"[\x20\t]++(?:the|a|an|my|your|this|that|each|every|it|our|his|her|their)(?![^\W_])"
-        r"(?<!this)|[\x20\t]++this (?!line|message|point|sentence|text|prompt|request)"
-    )
-)
+# Adjectives that make a name the model's own: hidden ones leak a prompt as they stand, the makers' and the
+# starting ones only when no topic follows ("the original instructions for the router").
+_SECRET_ADJ = words("hidden|secret|confidential|concealed|undisclosed|invisible|covert|backstage|classified")
+_MAKER_ADJ = words("system|developer|developers|operator|operators|meta|pre|creator|creators|openai|anthropic")
+_START_ADJ = words("initial|original|starting|opening|base|boot|startup|internal|underlying|core")
+_PROMPT_NOUN = words("instructions|instruction|instrs|prompt|prompts|preamble|preface|directives|programming|briefing")
+_RULE_NOUN = words("rules|guidelines|guidance|orders|persona|constraints|policies|configuration|config|context")
 _LEAK_TAIL = re.compile(
     rx(
-        r"[\W_]*+(?:for|on|about|regarding|around|when|if|to|concerning|in case|of|from the|from my|from our|in the)"
-        r"(?![^\W_])"
+        r"[\W_]*+(?:for|on|about|regarding|around|when|if|to|concerning|in case|of|from the|from my|from our|in the|"
+        r"in this|in that|in my|in our|in a|inside|within|behind)(?![^\W_])"
     )
 )
 _POSSESSIVE_SRC = (
-    "your|yours|ton|ta|tes|votre|vos|tu|tus|su|sus|dein|deine|deinen|deiner|ihre|ihren|tuo|tua|tue|tuoi|seu|sua|"
-    "seus|suas|teu|je|jouw|uw|twoj|twoje|twoja|twoich|твой|твои|твою|ваш|ваши"
+    "your|yours|ur|yr|ton|ta|tes|votre|vos|tu|tus|su|sus|dein|deine|deinen|deiner|ihre|ihren|tuo|tua|tue|tuoi|seu|"
+    "sua|seus|suas|teu|je|jouw|uw|twoj|twoje|twoja|twoich|твой|твои|твою|ваш|ваши"
 )
 _POSSESSIVE = words(_POSSESSIVE_SRC)
 _DETERMINER = _POSSESSIVE_SRC + "|its|this|the|le|la|les|el|los|las|den|die|il|o|a|os|as|de|het"
 _SYS_STRONG_RE = re.compile(rx(alt(_SYS_STRONG)))
+_FROM_MAKERS = re.compile(rx(rf"[\W_]*+(?:from|by) (?:your|ur|yr|the) {alt(_MAKERS)}(?![^\W_])(?! {_MAKER_GROUP})"))
+
+
+def _asked_of_model(text: str, m: re.Match[str]) -> bool:
+    """Not "the guidance from your developers on key rotation" or "the instructions you received from legal"."""
+    tail = _LEAK_TAIL.match(text, m.end()) or re.match(r"[\W_]*+from(?![^\W_])", text[m.end() : m.end() + 20])
+    return not tail or _FROM_MAKERS.match(text, m.end()) is not None
+
+
+# "how were you configured" asks for the setup; "how have you configured my account" is about something else
+_OBJECT_FOLLOWS = re.compile(
+    rx(
+        r"[\W_]*+(?:the|a|an|my|our|his|her|their|this|that|these|those|it|me|us|him|them|so|yet|today|"
+        r"yesterday|by me|by us|by the customer|by the user|by support|by my|by our)(?![^\W_])"
+    )
+)
+_SYS_NAME = alt(_SYS_STRONG + "|" + _SYS_WEAK + "|" + _SYS_EXTRA)
+_SYS_WEAK_WORDS = words(_SYS_WEAK)
 
 
 def _leak(text: str, m: re.Match[str]) -> bool:
-    """A strong name ("system prompt") leaks as it stands; a plain one ("instructions") only as "your
-    instructions", and not "your rules for returns" or "the original instructions for the router"."""
+    """A strong name ("system prompt", "the confidential preamble") or one given to the model ("the instructions
+    the developers gave you") leaks as it stands; a starting one ("the original instructions") unless a topic
+    follows; a plain one ("instructions") only as "your instructions", and not "your rules for returns"."""
+    if m.groupdict().get("post"):
+        return True
     sys_name = m.group("sys")
     if sys_name.endswith("above") and _PREPOSITION_OBJECT.match(text, m.end()):
         return False  # "the text above the signature line"
     strong = _SYS_STRONG_RE.fullmatch(sys_name) is not None
     if strong and not found(_MODERATE, m):
         return True
-    if not strong and not found(_POSSESSIVE, m):
+    name = WORD.findall(sys_name)
+    noun = name[-1]
+    prompt_noun = noun in _PROMPT_NOUN
+    if prompt_noun and found(_SECRET_ADJ, m):
+        return True
+    moderate = (
+        strong
+        or (found(_SECRET_ADJ | _MAKER_ADJ, m) and (prompt_noun or noun in _RULE_NOUN))
+        or (prompt_noun and found(_START_ADJ, m))
+    )
+    if not moderate and not (" ".join(name) in _SYS_WEAK_WORDS and found(_POSSESSIVE, m)):
         return False
     return not _LEAK_TAIL.match(text, m.end())
 
@@ -349,7 +546,7 @@ _PROMPT_LEAK = [
         "prompt_leak",
         _LEAK_VERBS,
         f" (?:{alt(_LEAK_FILL)} ){{0,6}}?(?:{alt(_DETERMINER)} )?"
-        f"(?:[^\\W_]++ )?(?P<sys>{alt(_SYS_STRONG + '|' + _SYS_WEAK)}){END}",
+        f"(?:[^\\W_]++ )?(?P<sys>{_SYS_NAME})(?: (?P<post>{TO_MODEL}))?{END}",
         _leak,
     ),
     rule(
@@ -358,16 +555,64 @@ _PROMPT_LEAK = [
         "какой|какие|каков",
         f" (?:(?:is|are|was|were|s|sont|est|es|son|ist|sind|e|sono|sao|zijn|jest|sa) ){{0,2}}"
         f"(?:(?:in|exactly|actually|precisely|then|again|exactement|exactamente|genau|esattamente|exatamente) )?"
-        f"{alt(_POSSESSIVE_SRC)} (?:[^\\W_]++ ){{0,2}}?(?P<sys>{alt(_SYS_STRONG + '|' + _SYS_WEAK)}){END}",
+        f"{alt(_POSSESSIVE_SRC)} (?:[^\\W_]++ ){{0,2}}?(?P<sys>{_SYS_NAME})(?: (?P<post>{TO_MODEL}))?{END}",
         _leak,
     ),
     rule(
         "prompt_leak",
         "repeat|print|output|copy|echo|recite|reproduce|show|display|write|return|type",
         r" (?:(?:me|back|out|the|all|of|everything|exactly|verbatim|word for word) ){0,4}(?:(?:text|words|content|"
-        r"contents|message|messages|lines|sentences|instructions|prompt|everything|all) ){1,2}?(?:above|before this|"
-        r"preceding|prior to this|so far|at the start|at the beginning|at the top)" + END,
+        r"contents|message|messages|lines|sentences|instructions|prompt|everything|all|preamble|setup) ){1,2}?"
+        rf"(?:{TO_MODEL}|"
+        r"above|before this|preceding|prior to this|so far|at the start|at the beginning|at the top|(?:that|which) "
+        r"came before)" + END,
         lambda text, m: not _PREPOSITION_OBJECT.match(text, m.end()),  # "the text above the signature line"
+    ),
+    # "what were the exact instructions the developers gave you", "which rules were you given"
+    rule(
+        "prompt_leak",
+        "what|whats|what s|which|tell me|show me|list|describe|summarize|summarise|explain|paraphrase|give me",
+        r" (?:(?:is|are|was|were|s|exactly|precisely|actually|again|then|really|specifically|in|all|of|the|those|these|"
+        r"your|ur|yr|me|us|exact|precise|verbatim|full|complete|entire|original|initial|first|actual|real|literal|"
+        r"specific|hidden|secret|confidential|very|word for word|starting|opening|system|set|list|kind|kinds|sort) )"
+        rf"{{0,6}}?(?P<sys>{_SYS_NAME}) (?P<post>{TO_MODEL})" + END,
+        _asked_of_model,
+    ),
+    # "what was written before my first message", "everything that is said at the start of this chat"
+    rule(
+        "prompt_leak",
+        "what|whats|what s|everything|anything|all|which text|which words|the text|the words",
+        r" (?:(?:was|is|were|are|s|got|has|had|been|exactly|actually|originally|initially|that|which) ){1,3}"
+        r"(?:written|said|typed|stated|put|placed|included|given|sent|loaded|shown|provided|there|present|contained|"
+        rf"inserted|pasted|told) (?:(?:to you|to u|you|u|here|in) )?(?P<post>{TO_MODEL})" + END,
+    ),
+    # "what were you told before this conversation", "how were you configured", "what were you instructed to do"
+    rule(
+        "prompt_leak",
+        "what|whats|what s|how|which|tell me what|tell me how|show me what|explain what|explain how|describe how|"
+        "describe what",
+        r" (?:(?:exactly|precisely|else|instructions|rules|orders|guidelines|were|was|have|has|had) ){1,3}"
+        rf"{_YOU} (?:(?:been|exactly|originally|initially|first|secretly|actually|really|previously|already) ){{0,2}}"
+        r"(?:told|instructed|programmed|configured|set up|prompted|briefed|ordered|primed|conditioned|initialized|"
+        r"initialised|given|asked|commanded|directed)" + END,
+        lambda text, m: not _LEAK_TAIL.match(text, m.end()) and not _OBJECT_FOLLOWS.match(text, m.end()),
+    ),
+    # "what your operator told you to never say", "everything the developers gave you"
+    rule(
+        "prompt_leak",
+        "your|ur|yr|the",
+        rf" (?:(?:original|real|own|actual) )?(?:{_MAKERS}) (?:(?:have|has|had|originally|initially|first|secretly|"
+        rf"previously|once|really|actually) ){{0,2}}(?:{_GIVE}|said to|asked|ordered|wanted|forbade|forbid|"
+        rf"allowed|permitted)(?: (?:to|into|in|for|on))? {_YOU}" + END,
+        lambda text, m: bool(
+            re.search(
+                rx(
+                    r"(?<![^\W_])(?:what|whatever|everything|anything|which|all|exactly what|the words|word for word) "
+                    r"(?:(?:exactly|precisely|did|have|has|had|were|was|is|it|that) ){0,2}$"
+                ),
+                before(text, m, 40),
+            )
+        ),
     ),
 ]
 
@@ -517,58 +762,110 @@ INDIRECT = [
 
 # --- compact: letters only, for text spread out by spaces, dots or dashes ------------------------------------------
 
+
+def _squeeze(*parts: tuple[str, str]) -> tuple[str, frozenset[str]]:
+    """A compact-text regex source from word classes, each ("a|b c|d", quantifier), and every word it is made of.
+
+    Compact text has no spaces, so "set aside" is read as "setaside"; the words go to the lexicon that tells
+    text spread out to dodge the word-level rules from text written normally (`spread_out`)."""
+    source, lexicon = "", set[str]()
+    for choices, quantifier in parts:
+        phrases = [c.strip() for c in choices.split("|") if c.strip()]
+        lexicon.update(w for c in phrases for w in c.split())
+        source += alt("|".join(c.replace(" ", "") for c in phrases)) + quantifier
+    return fold_pattern(source), words("|".join(lexicon))
+
+
+_C_OVERRIDE, _C_OVERRIDE_WORDS = _squeeze(
+    (
+        "ignore|disregard|forget|override|bypass|skip|discard|neglect|dismiss|disobey|overrule|drop|scrap|abandon|"
+        "set aside|throw out|ditch|stop following|stop obeying|no longer follow|no longer obey|dont follow|dont obey|"
+        "don t follow|don t obey|do not follow|do not obey|never follow|never obey",
+        "",
+    ),
+    ("all|any|every|of|the|your|ur|these|those", "{0,3}"),
+    (
+        "previous|prior|above|earlier|preceding|former|original|initial|system|safety|existing|your|ur|old|prev|"
+        "developer|developers|hidden|internal|secret|core|ethical",
+        "{1,3}",
+    ),
+    (
+        "instructions|instruction|instrs|rules|guidelines|guidance|directives|prompts|prompt|commands|directions|"
+        "programming|constraints|restrictions|guardrails|policies|preamble|filters",
+        "",
+    ),
+)
+_C_NEW_RULES, _C_NEW_RULES_WORDS = _squeeze(
+    ("your|the|these are your|here are your", "?"),
+    ("new|updated|revised|real|true|actual", ""),
+    ("rules|instructions|directives|orders|system prompt|guidelines|task|role", ""),
+    ("are|is|now", "{0,2}"),
+    (
+        "you|ignore|forget|disregard|obey|always|never|nothing|no|answer|respond|reply|reveal|do|there are no|"
+        "from now on",
+        "",
+    ),
+)
+_C_LEAK, _C_LEAK_WORDS = _squeeze(
+    ("reveal|print|show|output|repeat|display|leak|dump|tell|give|disclose|share|recite|print out|spell out", ""),
+    ("me|us", "?"),
+    ("all|of|the|your|ur|full|entire|complete|whole|exact", "{0,3}"),
+    ("system|hidden|secret|confidential|initial|original|developer|internal|pre|meta|starting", "{1,2}"),
+    ("prompt|message|instructions|preamble|directives|rules|guidelines", ""),
+)
+_C_KEYS, _C_KEYS_WORDS = _squeeze(
+    ("reveal|print|show|output|display|leak|dump|tell|give|disclose|share", ""),
+    ("me|us", "?"),
+    ("all|of", "{0,2}"),
+    ("your|ur", ""),
+    (
+        "api keys|api key|secret keys|secret key|credentials|secrets|access tokens|access token|env vars|"
+        "environment variables|passwords|password",
+        "",
+    ),
+)
+_C_NO_RULES, _C_NO_RULES_WORDS = _squeeze(
+    ("you|u|ya|yourself|assistant|ai|chatbot|bot", ""),
+    (
+        "are|re|r|have|now|will|can|must|should|hereby|officially|henceforth|from now on|operate|answer|respond|be",
+        "{0,3}",
+    ),
+    ("no|without|free of|free from|not bound by|no longer bound by|unbound by|beyond", ""),
+    ("any|more|longer|all", "?"),
+    (
+        "rules|restrictions|limits|limitations|filters|guidelines|ethics|boundaries|constraints|censorship|morals|"
+        "filtering|guardrails",
+        "",
+    ),
+)
+_C_DAN, _C_DAN_WORDS = _squeeze(("stands for do anything now", ""))
+_C_PERSONA, _C_PERSONA_WORDS = _squeeze(
+    ("you are now|you re now|you are|act as|become|pretend to be", ""),
+    ("an|a|the", "?"),
+    ("unrestricted|unfiltered|uncensored|jailbroken|dan|limitless|amoral|evil|unaligned|unchained|unshackled", ""),
+)
+_C_JAILBREAK, _C_JAILBREAK_WORDS = _squeeze(
+    ("jailbroken|jailbreak|unrestricted|unfiltered|uncensored|developer|god", ""),
+    ("mode|assistant|chatgpt|chatbot|model", ""),
+)
 COMPACT = [
-    Rule(
-        "override",
-        re.compile(
-            fold_pattern(
-                r"(?:ignore|disregard|forget|override|bypass|skip|discard|neglect|dismiss|disobey|overrule)"
-                r"(?:all|any|every|of|the|your|these|those){0,3}"
-                r"(?:previous|prior|above|earlier|preceding|former|original|initial|system|safety|existing|your){1,3}"
-                r"(?:instructions?|rules|guidelines|directives|prompts?|commands|directions|programming|constraints|"
-                r"restrictions|guardrails)"
-            )
-        ),
-        frozenset(),
-    ),
-    Rule(
-        "prompt_leak",
-        re.compile(
-            fold_pattern(
-                r"(?:reveal|print|show|output|repeat|display|leak|dump|tell|give|disclose|share)(?:me|us)?"
-                r"(?:all|of|the|your|full|entire|complete|whole|exact){0,3}(?:systemprompt|systemmessage|"
-                r"systeminstructions|hiddeninstructions|hiddenprompt|secretinstructions|initialprompt|originalprompt|"
-                r"preprompt|metaprompt|developermessage|developerprompt|internalinstructions)"
-                r"|(?:reveal|print|show|output|display|leak|dump|tell|give|disclose|share)(?:me|us)?(?:all|of){0,2}"
-                r"your(?:apikeys?|secretkeys?|credentials|secrets|accesstokens?|envvars|environmentvariables)"
-            )
-        ),
-        frozenset(),
-    ),
-    Rule(
-        "persona",
-        re.compile(
-            fold_pattern(
-                r"standsfordoanythingnow|youarenow(?:an?|the)?(?:unrestricted|unfiltered|uncensored|jailbroken|dan|"
-                r"limitless|amoral)|jailbr(?:oken|eak)(?:mode|assistant|chatgpt)|(?:unrestricted|unfiltered|"
-                r"uncensored)(?:ai(?![a-z])|assistant|chatbot|mode)"
-            )
-        ),
-        frozenset(),
-    ),
+    Rule("override", re.compile(_C_OVERRIDE + "|" + _C_NEW_RULES), frozenset()),
+    Rule("prompt_leak", re.compile(_C_LEAK + "|" + _C_KEYS), frozenset()),
+    Rule("persona", re.compile("|".join((_C_NO_RULES, _C_DAN, _C_PERSONA, _C_JAILBREAK))), frozenset()),
 ]
 
 # Every word the compact rules are made of. A compact match whose words are all whole words of this list was
 # written normally, and the word-level rules (with their validators) have already judged it; one holding a
 # fragment ("ig", "nore", a lone letter) was spread out to dodge them.
-COMPACT_LEXICON = words(
-    "ignore|disregard|forget|override|bypass|skip|discard|neglect|dismiss|disobey|overrule|all|any|every|of|the|"
-    "your|these|those|previous|prior|above|earlier|preceding|former|original|initial|system|safety|existing|"
-    "instructions|instruction|rules|guidelines|directives|prompts|prompt|commands|directions|programming|"
-    "constraints|restrictions|guardrails|reveal|print|show|output|repeat|display|leak|dump|tell|give|disclose|share|"
-    "me|us|full|entire|complete|whole|exact|message|hidden|secret|developer|internal|pre|meta|api|keys|key|secrets|"
-    "credentials|access|tokens|token|env|vars|environment|variables|stands|for|do|anything|now|you|are|an|a|"
-    "unrestricted|unfiltered|uncensored|jailbroken|jailbreak|dan|limitless|amoral|mode|assistant|chatgpt|ai|chatbot"
+COMPACT_LEXICON = (
+    _C_OVERRIDE_WORDS
+    | _C_NEW_RULES_WORDS
+    | _C_LEAK_WORDS
+    | _C_KEYS_WORDS
+    | _C_NO_RULES_WORDS
+    | _C_DAN_WORDS
+    | _C_PERSONA_WORDS
+    | _C_JAILBREAK_WORDS
 )
 
 
@@ -577,7 +874,7 @@ def spread_out(source: str) -> bool:
 
 
 DIRECT = [
-    _EN_OVERRIDE,
+    *_EN_OVERRIDE,
     _EN_FORGET_ALL,
     _EN_THE_ABOVE,
     *_EN_NEW_RULES,

@@ -81,17 +81,25 @@ def found(wanted: frozenset[str], m: re.Match[str]) -> bool:
 # --- override: ignore / forget / disregard the previous instructions -----------------------------------------------
 
 _OWN = re.compile(
-    rx(r"[\W_]*+(?:that )?(?:i|we) (?:gave|give|sent|wrote|provided|mentioned|shared|told|typed|listed|made|had)")
+    rx(
+        r"[\W_]*+(?:(?:that|which) )?(?:(?:i|we) (?:(?:have|ve|had|d|just|already|previously|earlier|originally|"
+        r"recently|also|then|first) ){0,2}(?:gave|give|given|sent|send|wrote|written|provided|mentioned|shared|told|"
+        r"typed|listed|made|had|posted|pasted|added|left|set|put|asked|entered)|(?:from|by) (?:me|us|myself)|of mine)"
+        r"(?![^\W_])"
+    )
 )
 WEAK_TAIL = re.compile(
     rx(r"[\W_]*+(?:of|for|on|in|about|regarding|at|from|when|while|during|around|to|concerning|with)(?![^\W_])")
 )
 
 
-_TOPIC_TAIL = re.compile(
+TOPIC_TAIL = re.compile(
     rx(
-        r"[\W_]*+(?:about|regarding|concerning|for|on) (?!(?:you|your|yourself|what|how|this conversation|this chat|"
-        r"safety|content|ethics)(?![^\W_]))"
+        r"[\W_]*+(?:(?:about|regarding|concerning|for|on) (?!(?:you|your|yourself|what|how|this conversation|this chat|"
+        r"safety|content|ethics)(?![^\W_]))|(?:in|from|inside|of|at) (?:the|my|our|this|that|a|an|his|her|their) "
+        r"(?!(?:conversation|chat|thread|session|prompt|system|context|above|start|beginning|top)(?![^\W_]))|"
+        r"of (?!(?:you|your|yours|yourself|the system|the developers)(?![^\W_]))|"
+        r"(?:printed|posted|attached|enclosed|shipped|included|found|stuck|taped|that came|that come|which came) )"
     )
 )
 
@@ -105,21 +113,40 @@ def _qualified(quals: frozenset[str], temporal: frozenset[str], weak: frozenset[
     def accept(text: str, m: re.Match[str]) -> bool:
         if _OWN.match(text, m.end()):
             return False
-        if m.lastgroup == "post" or found(quals, m):
+        if m.groupdict().get("post") or found(quals, m):
             return True
         if found(temporal, m):
-            return not _TOPIC_TAIL.match(text, m.end())
+            return not TOPIC_TAIL.match(text, m.end())
         return found(weak, m) and not WEAK_TAIL.match(text, m.end())
 
     return accept
 
 
-def override(verbs: str, fillers: str, nouns: str, quals: str, post: str = "", weak: str = "") -> Rule:
-    tail = f"(?: (?P<post>{alt(post)}))?" if post else ""
+def override(
+    verbs: str, fillers: str, nouns: str, quals: str, post: str = "", weak: str = "", *, post_rx: str = ""
+) -> Rule:
+    """A verb reaching one of `nouns` through up to five fillers and qualifiers, accepted by `_qualified`.
+
+    `post` lists phrases after the noun that name the model's own rules ("you were given"); `post_rx` is the same
+    as a regex source (spaces between words), for post-qualifiers that are classes rather than lists."""
+    rest, accept = objects(fillers, nouns, quals, post, weak, post_rx=post_rx)
+    return rule("override", verbs, rest, accept)
+
+
+def objects(
+    fillers: str, nouns: str, quals: str, post: str = "", weak: str = "", *, post_rx: str = ""
+) -> tuple[str, Accept]:
+    """The object of an override ("the previous instructions", "whatever guidance you received") as a regex source
+    to follow the verb, and the validator that asks it to name the model's own rules."""
+    posts = "|".join(p for p in (alt(post) if post else "", post_rx) if p)
+    tail = f"(?: (?P<post>{posts}))?" if posts else ""
     rest = f" (?:{alt(fillers + '|' + quals + ('|' + weak if weak else ''))} ){{0,5}}{alt(nouns)}{tail}{END}"
     # English separates owners from times; the other languages' qualifiers are all treated as owners.
     own, when = words(quals) - _TEMPORAL, words(quals) & _TEMPORAL
-    return rule("override", verbs, rest, _qualified(own, when, words(weak) if weak else frozenset()))
+    return rest, _qualified(own, when, words(weak) if weak else frozenset())
 
 
-_TEMPORAL = words("previous|previously|prior|above|earlier|preceding|former|original|initial|old|existing|pre set")
+_TEMPORAL = words(
+    "previous|previously|prior|above|earlier|preceding|former|original|initial|old|older|existing|pre set|prev|"
+    "last|past|outdated|obsolete|default|first|starting|standing"
+)
