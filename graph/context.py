@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from llm.resilience import ModelChain
 from llm.usage import PRICES, Prices, Usage
 from tools.gate import ApprovalGate, NoApprovalLedger
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from guardrails.audit_event import AuditEvent
     from guardrails.verdict import Verdict
     from tools.registry import Registry
+    from tools.runner import ToolResilience
 
 
 class NodeFn(Protocol):
@@ -113,11 +115,18 @@ _LIMITS: dict[str, tuple[type | tuple[type, ...], float]] = {
 
 @dataclass(frozen=True)
 class Models:
-    """The chat model behind each role."""
+    """The models behind each role, as chains (primary, fallbacks; retries, breakers) the nodes call
+    through. A bare chat model given here becomes a chain of one, with no retries, fallback or breaker."""
 
-    planner: BaseChatModel
-    executor: BaseChatModel
-    synthesizer: BaseChatModel
+    planner: ModelChain
+    executor: ModelChain
+    synthesizer: ModelChain
+
+    def __post_init__(self) -> None:
+        for role in ("planner", "executor", "synthesizer"):
+            model: ModelChain | BaseChatModel = getattr(self, role)
+            if not isinstance(model, ModelChain):
+                object.__setattr__(self, role, ModelChain.of(role, model))
 
 
 ToolObserver = Callable[[str, bool, float], None]
@@ -171,6 +180,8 @@ class AgentDeps:
     observe_tool: ToolObserver | None = None  # told (tool, ok, seconds) of every call that ran: metrics
     prices: Prices = dataclasses.field(default_factory=lambda: dict(PRICES))  # USD per million tokens, by model
     guards: Guards = Guards()
+    tool_resilience: ToolResilience | None = None
+    """Cache, retries and breakers around tool calls (tools.runner); None: each call runs once, as asked."""
 
     def context(self, runtime: Runtime[RunContext] | None) -> RunContext:
         """The run's context, or the defaults when the caller passed none (`langgraph dev`, tests)."""

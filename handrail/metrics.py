@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -99,6 +99,28 @@ class Metrics:
             ["tool"],
             registry=r,
         )
+        self.tool_cache = Counter(
+            "handrail_tool_cache",
+            "Tool result cache lookups, by tool and result (hit, miss, skipped: Redis unavailable, the call ran "
+            "uncached).",
+            ["tool", "result"],
+            registry=r,
+        )
+        self.tool_retries = Counter(
+            "handrail_tool_retries", "Tool calls tried again after a transient failure, by tool.", ["tool"], registry=r
+        )
+        self.tool_breaker_transitions = Counter(
+            "handrail_tool_breaker_transitions",
+            "Tool circuit breakers changing state, by tool and the state entered (open, half_open, closed).",
+            ["tool", "state"],
+            registry=r,
+        )
+        self.tool_breaker_refusals = Counter(
+            "handrail_tool_breaker_refusals",
+            "Tool calls not made because the tool's breaker was open, by tool.",
+            ["tool"],
+            registry=r,
+        )
         self.rate_limited = Counter(
             "handrail_rate_limited_requests",
             "Requests refused by RATE_LIMIT_PER_MINUTE (429), by where the window was counted (redis, local).",
@@ -118,6 +140,40 @@ class Metrics:
             ["guardrail", "action"],
             registry=r,
         )
+        self.model_retries = Counter(
+            "handrail_model_retries",
+            "Model calls tried again after a transient failure, by model (provider:model) and kind (rate_limited, "
+            "server_error, timeout, connection, malformed).",
+            ["model", "kind"],
+            registry=r,
+        )
+        self.model_fallbacks = Counter(
+            "handrail_model_fallbacks",
+            "Model calls answered by a fallback because the models before it failed or their breaker was open, "
+            "by role and the model that answered.",
+            ["role", "model"],
+            registry=r,
+        )
+        self.model_chain_failures = Counter(
+            "handrail_model_chain_failures",
+            "Model calls that no model of the role's chain answered (the turn then ends gracefully), by role.",
+            ["role"],
+            registry=r,
+        )
+        self.model_breaker_transitions = Counter(
+            "handrail_model_breaker_transitions",
+            "Model circuit breakers changing state in this process, by model and the state entered (open, "
+            "half_open, closed).",
+            ["model", "state"],
+            registry=r,
+        )
+        self.model_breaker_open = Gauge(
+            "handrail_model_breaker_open",
+            "1 while a model's circuit breaker is open or half-open (shared state, as this process last read it).",
+            ["model"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
         self.http_requests = Counter(
             "handrail_http_requests",
             "HTTP requests, by method, route template and status.",
@@ -129,6 +185,21 @@ class Metrics:
             "Time to the response's start, by method and route template (a stream's length is not counted).",
             ["method", "route"],
             buckets=_LATENCY_S,
+            registry=r,
+        )
+
+        self.degraded = Gauge(
+            "handrail_degraded",
+            "1 while a component is degraded or down in this process (redis: wake-ups fell back to Postgres "
+            "LISTEN/NOTIFY; postgres: unreachable), else 0. handrail/health.py.",
+            ["component"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.degradations = Counter(
+            "handrail_degradation_transitions",
+            "Degradations starting and ending, by component and transition (started, ended).",
+            ["component", "transition"],
             registry=r,
         )
 

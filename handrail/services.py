@@ -21,9 +21,12 @@ from handrail.approvals import PostgresApprovalGate
 from handrail.assistants import register_graphs
 from handrail.audit import PostgresAudit
 from handrail.auth import KeyRing
+from handrail.breakers import shared_breakers
 from handrail.bus import Bus, PostgresBus, RedisBus
+from handrail.cache import AsyncRedisCache
 from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
+from handrail.health import Health
 from handrail.metrics import Metrics
 from handrail.migrate import migrate
 from handrail.ratelimit import RateLimiter
@@ -36,7 +39,9 @@ from handrail.spend import DailySpendGate, SpendLedger
 from handrail.tool_switches import ToolSwitches
 from handrail.tracing import Tracer, open_tracer
 from handrail.webhooks import WebhookSender
-from handrail.wiring import build_deps
+from handrail.wiring import ModelMetrics, build_deps, model_specs, tool_resilience_from_settings
+from llm.breaker import Breakers, MemoryStore
+from tools.breaker import ToolBreakers
 from tools.registry import Registry, builtin_registry
 
 logger = logging.getLogger("handrail.services")
@@ -66,6 +71,13 @@ class Services:
     # Set by open_services; None only in test doubles. Both are no-ops while their settings are 0.
     spend: SpendLedger | None = None
     rate_limiter: RateLimiter | None = None
+    # This process's tool breakers (`open_tool_breakers()`: the tools not being called now) and the tool
+    # result cache (`cache_degraded()`: why it is being skipped; None when no Redis, so no cache).
+    tool_breakers: ToolBreakers = field(default_factory=lambda: ToolBreakers(0))
+    tool_cache: AsyncRedisCache[Any] | None = None
+    # The models' circuit breakers: `open_breakers()` lists the models calls skip now (shared state,
+    # at most BREAKER_REFRESH_S old; `await breakers.refresh()` reads it now).
+    breakers: Breakers = field(default_factory=lambda: Breakers(MemoryStore()))
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
@@ -104,6 +116,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
     async with AsyncExitStack() as stack:
         pool, target = await stack.enter_async_context(open_pool(settings))
         await migrate(pool)
+        metrics = Metrics()
+        health = Health(metrics)  # kept live by the bus: /ok answers from it
         redis_client = None
         if settings.redis_url is not None:
             import redis.asyncio as aioredis
@@ -111,9 +125,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             redis_client = aioredis.from_url(settings.redis_url.get_secret_value())
             await redis_client.ping()
             stack.push_async_callback(redis_client.aclose)
-            bus: Bus = RedisBus(redis_client, settings.redis_prefix)
+            bus: Bus = RedisBus(
+                redis_client, settings.redis_prefix, target.dsn, pool, health=health, probe_s=settings.redis_probe_s
+            )
         else:
-            bus = PostgresBus(target.dsn, pool)
+            bus = PostgresBus(target.dsn, pool, health=health)
         await bus.start()
         stack.push_async_callback(bus.close)
         saver = HandrailSaver(pool)  # type: ignore[arg-type]
@@ -125,7 +141,6 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         )
         await store.start_ttl_sweeper()
         stack.push_async_callback(store.stop_ttl_sweeper)
-        metrics = Metrics()
         # Read once now: a process never runs a tool before it knows whether an operator switched it off.
         tool_switches = ToolSwitches(
             pool,
@@ -145,6 +160,12 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             run_spent=run_spent,
             on_event=lambda name, blocked: metrics.guardrails.labels(name, "blocked" if blocked else "changed").inc(),
         )
+        tool_cache: AsyncRedisCache[Any] | None = None
+        if redis_client is not None and settings.tool_cache_enabled:
+            tool_cache = AsyncRedisCache(redis_client, prefix=f"{settings.redis_prefix}cache:")
+        resilience = tool_resilience_from_settings(settings, cache=tool_cache, metrics=metrics)
+        # The models' circuit breakers, shared by every replica (Redis, else Postgres).
+        model_breakers = shared_breakers(settings, pool, redis_client, models=model_specs(settings), metrics=metrics)
         deps = build_deps(
             settings,
             pool,
@@ -152,6 +173,9 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             approvals=PostgresApprovalGate(pool),
             observe_tool=observe_tool(metrics),
             guards=guards,
+            tool_resilience=resilience,
+            breakers=model_breakers,
+            model_observer=ModelMetrics(metrics),
         )
         graph = build_graph(deps, checkpointer=saver, store=store)
         await register_graphs(pool, [GRAPH_ID])
@@ -182,6 +206,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             http=http,
             webhooks=webhooks,
             tool_switches=tool_switches,
+            tool_breakers=resilience.breakers or ToolBreakers(0),
+            tool_cache=tool_cache,
             redis=redis_client,
             metrics=metrics,
             tracer=tracer,
@@ -189,6 +215,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             rate_limiter=RateLimiter(
                 settings.rate_limit_per_minute, redis_client, settings.redis_prefix, metrics=metrics
             ),
+            breakers=model_breakers,
         )
         logger.info(
             "services.ready",

@@ -45,7 +45,12 @@ class Settings(BaseSettings):
     model_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible endpoint.")
     model_api_key: SecretStr | None = Field(None, description="API key for the provider models.")
     model_timeout_s: float = Field(60.0, gt=0, description="Timeout of one model call, in seconds.")
-    model_max_retries: int = Field(2, ge=0, description="Provider client retries on 429/5xx/timeouts.")
+    model_max_retries: int = Field(
+        2,
+        ge=0,
+        description="Retries of one model call on 429/5xx/timeouts/malformed tool calls, by Handrail (backoff, "
+        "Retry-After); the provider client's own retries are off.",
+    )
 
     # --- run limits ----------------------------------------------------------------------
     max_steps: int = Field(8, ge=1, description="Most tool steps one run may execute.")
@@ -188,6 +193,95 @@ class Settings(BaseSettings):
         ge=0,
         description="Model spend of the whole service per UTC hour before new runs are refused for everyone "
         "(503; an admin resets it with POST /admin/spend/reset). 0: no breaker.",
+    )
+
+    # --- tools: retries, breakers, cache --------------------------------------------------
+    tool_max_attempts: int = Field(
+        2,
+        ge=1,
+        description="Attempts per call of an idempotent tool after timeouts, crashes or results marked retryable, "
+        "within TOOL_TIMEOUT_S in all (1: no retry). Other tools are called once.",
+    )
+    tool_retry_backoff_s: float = Field(
+        0.2,
+        ge=0,
+        description="Pause before the first retry of a tool call; doubles each retry (jittered, at most 2 s).",
+    )
+    tool_breaker_failures: int = Field(
+        5,
+        ge=0,
+        description="Calls of a tool failing in a row (timeouts, crashes, after retries) that open its breaker "
+        "in this process. 0: no breakers.",
+    )
+    tool_breaker_reset_s: float = Field(
+        30.0, gt=0, description="How long an open tool breaker refuses calls before one trial call is let through."
+    )
+    tool_cache_enabled: bool = Field(
+        True,
+        description="Serve read tools' results again within their `cache_ttl_s`, from Redis (REDIS_URL). "
+        "Without Redis, nothing is cached.",
+    )
+
+    # --- degradation and timeouts ----------------------------------------------------------
+    redis_probe_s: float = Field(
+        1.0,
+        gt=0,
+        description="How often the bus pings Redis: an outage moves wake-ups to Postgres LISTEN/NOTIFY, and the "
+        "first answer after it moves them back.",
+    )
+    node_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Ceiling on one attempt of one graph node (plan, execute…); the run then fails with "
+        "NodeTimeoutError. Above MODEL_TIMEOUT_S and TOOL_TIMEOUT_S, which bound each call inside a node.",
+    )
+    wait_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="A /wait or /join still waiting after this long answers 200 with the thread's current values "
+        'and "__run__": {run_id, status: running}; the run goes on in the background.',
+    )
+
+    # --- models: retries, fallbacks, breakers ---
+    planner_fallback_models: list[str] = Field(
+        default_factory=list,
+        description="Models tried in order when PLANNER_MODEL fails after its retries or its breaker is open, "
+        'as a JSON list of `provider:model` (`offline` is a fine last resort): ["anthropic:claude-sonnet-4-5", '
+        '"offline"].',
+    )
+    executor_fallback_models: list[str] = Field(
+        default_factory=list, description="Models tried in order when EXECUTOR_MODEL fails (JSON list)."
+    )
+    synth_fallback_models: list[str] = Field(
+        default_factory=list,
+        description="Models tried in order when SYNTH_MODEL fails (JSON list); after them, a rule-written answer.",
+    )
+    model_retry_backoff_s: float = Field(
+        0.5,
+        gt=0,
+        description="Wait before the first retry of a model call; doubles each retry (jittered), or the "
+        "provider's Retry-After when longer.",
+    )
+    model_retry_max_wait_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest wait between two attempts of a model call. A Retry-After beyond it is not waited "
+        "for: the next model in the chain is asked instead.",
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="Failed calls in a row (after retries) that open a model's circuit breaker."
+    )
+    breaker_reset_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long an open model breaker sends calls straight to the fallback before one probe call "
+        "is let through (success closes it).",
+    )
+    breaker_refresh_s: float = Field(
+        1.0,
+        ge=0,
+        description="How often each process re-reads the shared breaker state (Redis, else Postgres); "
+        "0: on every call.",
     )
 
     def database_dsn(self) -> str | None:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.runnables.config import get_async_callback_manager_for_config
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
@@ -17,6 +17,7 @@ from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, Observation, PendingCall, StepStatus
 from guardrails.verdict import Verdict
 from llm.protocol import embed, last_user_text
+from llm.resilience import ModelsUnavailable
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage, step_call_id
 from nodes.guards import admit_model_call, audit_call, fired, note, stop, tool_verdict
@@ -80,13 +81,18 @@ async def _resolve(
     args = step["args"]
     if "{{step:" in str(args):
         data = {"step": dict(step), "observations": state["observations"]}
-        model = deps.models.executor.bind_tools([spec.openai_schema()], tool_choice=spec.name)
+        model = deps.models.executor.bind_tools(
+            [spec.openai_schema()], tool_choice=spec.name, check=lambda r: _no_call_of(spec.name, r)
+        )
         prompt = [SystemMessage(PROMPT + "\n" + embed(data)), HumanMessage(last_user_text(state["messages"]))]
         admitted = await admit_model_call(deps, state, deps.context(runtime), model, prompt)
         if admitted.blocked:
             await note(deps, runtime, admitted, tool=spec.name)
             return pending, used, admitted
-        reply = await model.ainvoke(prompt)
+        try:
+            reply = await model.ainvoke(prompt)
+        except ModelsUnavailable as exc:  # the step fails like a tool would; reflect re-plans or stops
+            return pending, used, _observation(pending, ToolResult.failure(f"{exc}; the step was not run"), "failed")
         used = usage_of(reply, deps.prices)
         made = [c["args"] for c in reply.tool_calls if c["name"] == spec.name]
         if not made:
@@ -156,7 +162,14 @@ async def _run(
     result = await _traced(
         spec.name,
         check.args.model_dump(mode="json"),
-        run_tool(spec, check.args, env, timeout_s=ctx.tool_timeout_s, observe=deps.observe_tool),
+        run_tool(
+            spec,
+            check.args,
+            env,
+            timeout_s=ctx.tool_timeout_s,
+            observe=deps.observe_tool,
+            resilience=deps.tool_resilience,
+        ),
     )
     runtime.stream_writer({"type": "tool_finished", **progress, "ok": result.ok, "error": result.error})
     await audit_call(deps, ctx, info, pending, result)
@@ -190,6 +203,11 @@ async def _traced(name: str, args: dict[str, Any], call: Awaitable[ToolResult]) 
 
 class ToolCallFailed(Exception):
     """What a tracer records for a call whose result was not ok (the run itself goes on)."""
+
+
+def _no_call_of(tool: str, reply: AIMessage) -> str | None:
+    """Why the executor's reply is malformed (no call of `tool`), or None."""
+    return None if any(c["name"] == tool for c in reply.tool_calls) else f"the executor model made no call of {tool}"
 
 
 def _same_call(observations: list[Observation], pending: PendingCall) -> int | None:

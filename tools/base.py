@@ -24,14 +24,17 @@ class ToolResult(BaseModel):
     ok: bool
     data: Any = None
     error: str | None = None
+    retryable: bool = False
+    """A failure the tool knows to be transient (a dependency's 503, a lock timeout): the runner may try
+    an idempotent tool again. A plain failure is an answer ("no ticket 42") and is never retried."""
 
     @classmethod
     def success(cls, data: Any) -> ToolResult:
         return cls(ok=True, data=data)
 
     @classmethod
-    def failure(cls, error: str) -> ToolResult:
-        return cls(ok=False, error=error)
+    def failure(cls, error: str, *, retryable: bool = False) -> ToolResult:
+        return cls(ok=False, error=error, retryable=retryable)
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,23 @@ class ToolSpec(Generic[A]):
     max_calls_per_run: int = 5
     idempotent: bool = True
     preview: Callable[[A], str] | None = None
+    cache_ttl_s: float | None = None
+    """How long a successful result may be served again for the same arguments (None: never cached).
+    Only for read tools that are idempotent; whole seconds, rounded up."""
+    cache_per_user: bool = False
+    """Whether the result depends on who asks (their orders, their account): then one user's cached
+    result is never served to another."""
+
+    def __post_init__(self) -> None:
+        if self.cache_ttl_s is not None and (self.risk != "read" or not self.idempotent or self.cache_ttl_s <= 0):
+            raise ValueError(
+                f"tool {self.name}: cache_ttl_s needs risk='read', idempotent=True and a positive TTL; "
+                "a tool with effects must run every time it is called"
+            )
+
+    @property
+    def cacheable(self) -> bool:
+        return self.cache_ttl_s is not None
 
     def describe(self) -> dict[str, Any]:
         """The catalogue entry the planner sees (name, description, JSON schema of arguments)."""
@@ -109,6 +129,8 @@ def tool(
     max_calls_per_run: int = 5,
     idempotent: bool = True,
     preview: Callable[[A], str] | None = None,
+    cache_ttl_s: float | None = None,
+    cache_per_user: bool = False,
 ) -> Callable[[ToolFn[A]], ToolSpec[A]]:
     """Declare a tool: ``@tool(args=MyArgs, risk="write")`` over ``async def f(args, env)``.
 
@@ -131,6 +153,8 @@ def tool(
             max_calls_per_run=max_calls_per_run,
             idempotent=idempotent,
             preview=preview,
+            cache_ttl_s=cache_ttl_s,
+            cache_per_user=cache_per_user,
         )
 
     return wrap

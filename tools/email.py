@@ -74,7 +74,12 @@ async def send_email(args: SendEmailArgs, env: ToolEnv) -> ToolResult:
         "deduplicated": deduplicated,
     }
     if error:
-        return ToolResult(ok=False, data=data, error=f"email queued but SMTP delivery failed: {error}")
+        return ToolResult(
+            ok=False,
+            data=data,
+            error=f"email queued but SMTP delivery failed: {error}; it was not delivered: tell the user so "
+            "rather than sending it again",
+        )
     return ToolResult.success(data)
 
 
