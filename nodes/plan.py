@@ -13,6 +13,7 @@ import guardrails.input as input_guard
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, PlanStep
 from llm.protocol import embed, last_user_text
+from llm.resilience import ModelsUnavailable
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, note, stop
@@ -38,6 +39,18 @@ class Plan(BaseModel):
     steps: list[PlannedStep] = Field(default_factory=list, max_length=20)
 
 
+def malformed_plan(message: AIMessage) -> str | None:
+    """Why a reply is no Plan call at all (the model layer retries it, then tries the fallback), or None."""
+    call = next((c for c in message.tool_calls if c["name"] == "Plan"), None)
+    if call is None:
+        return "the planner did not call the Plan tool"
+    try:
+        Plan.model_validate(call["args"])
+    except ValidationError as exc:
+        return f"the plan is malformed: {exc.errors()[0]['msg']}"
+    return None
+
+
 def check_plan(message: AIMessage, registry: Registry) -> tuple[list[PlanStep], str | None]:
     """The validated steps, or the reasons the plan is refused (unknown tools, bad arguments)."""
     call = next((c for c in message.tool_calls if c["name"] == "Plan"), None)
@@ -59,7 +72,7 @@ def check_plan(message: AIMessage, registry: Registry) -> tuple[list[PlanStep], 
 
 
 def make_plan(deps: AgentDeps) -> NodeFn:
-    planner = deps.models.planner.bind_tools([Plan], tool_choice="Plan")
+    planner = deps.models.planner.bind_tools([Plan], tool_choice="Plan", check=malformed_plan)
 
     async def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Write the plan; a refused plan is fed back once for a re-plan and never executed."""
@@ -84,7 +97,11 @@ def make_plan(deps: AgentDeps) -> NodeFn:
             if admitted.blocked:
                 await note(deps, runtime, admitted)
                 return {**turn, **_no_plan(), **add_usage(turn, used), **stop(turn, admitted)}  # type: ignore[arg-type]
-            reply = await planner.ainvoke(prompt)
+            try:
+                reply = await planner.ainvoke(prompt)
+            except ModelsUnavailable as exc:  # every planner model failed: the turn ends, saying so
+                left = "the remaining steps were not done" if replanning else "nothing was done"
+                return {**turn, **_no_plan(), **add_usage(turn, used), "stop_reason": f"{exc}; {left}"}
             used += usage_of(reply, deps.prices)
             steps, error = check_plan(reply, deps.registry)
             if error is None:

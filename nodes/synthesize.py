@@ -18,6 +18,7 @@ from graph.state import AgentState
 from guardrails.verdict import Verdict
 from llm.offline_rules import write_answer
 from llm.protocol import embed, last_user_text
+from llm.resilience import ModelsUnavailable
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, fired, note, stop, user_texts
@@ -84,11 +85,13 @@ async def _ask(
     try:
         reply = await deps.models.synthesizer.ainvoke(prompt)
         return str(reply.text), usage_of(reply, deps.prices), None
+    except ModelsUnavailable as exc:  # every answer model failed (each failure is logged by the chain)
+        logger.warning("synthesize.model_failed", extra={"reason": str(exc)})
     except Exception:
-        # The answer must never be a bare error: fall back to the grounded, rule-written answer.
         logger.exception("synthesize.model_failed")
-        note_text = "(The answer model failed; this summary was written by rules.)"
-        return f"{write_answer(data)}\n\n{note_text}", None, None
+    # The answer must never be a bare error: fall back to the grounded, rule-written answer.
+    note_text = "(The answer model failed; this summary was written by rules.)"
+    return f"{write_answer(data)}\n\n{note_text}", None, None
 
 
 def _check(state: AgentState, answer: str, ctx: RunContext) -> Verdict:

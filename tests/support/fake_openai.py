@@ -6,18 +6,22 @@
         model = make_chat_model("openai:gpt-4.1-mini", base_url=fake.base_url, api_key="sk-test", ...)
 
 Each `POST /v1/chat/completions` pops the next scripted behaviour. An empty queue answers 500
-("fake: no scripted response") so an unexpected model call fails the test loudly. Streaming is not
-supported (`stream: true` answers 400). Every request is recorded in `.requests`, every answer sent
-in `.responses`.
+("fake: no scripted response") so an unexpected model call fails the test loudly, unless a
+`respond_with(fn)` responder is set (many runs whose calls are answered by what they ask).
+`fail_randomly(rate)` makes that share of requests fail with a transient error before any script is
+used. Streaming is not supported (`stream: true` answers 400). Every request is recorded in `.requests`
+(with `.received_at`, a `time.monotonic()` reading), every answer sent in `.responses`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -33,6 +37,7 @@ class ReceivedRequest(dict[str, Any]):
         super().__init__(body)
         self.path = path
         self.headers = headers
+        self.received_at = time.monotonic()
 
     @property
     def tool_names(self) -> list[str]:
@@ -97,6 +102,10 @@ class FakeOpenAI:
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._responder: Callable[[ReceivedRequest], _Behaviour] | None = None
+        self._failure_rate = 0.0
+        self._failure_statuses: tuple[int, ...] = ()
+        self._random = random.Random(0)
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -122,6 +131,30 @@ class FakeOpenAI:
         The wait ends early when the fake shuts down, so a hang never outlives the test.
         """
         return self._push(_Hang(seconds, _Reply(content=then_text)))
+
+    def respond_with(self, responder: Callable[[ReceivedRequest], Any]) -> FakeOpenAI:
+        """Answer requests the queue has nothing for with `responder(request)`, which returns one of
+        `FakeOpenAI.tool_call(name, args)`, `FakeOpenAI.text(content)` or `FakeOpenAI.error(status, message)`."""
+        self._responder = responder
+        return self
+
+    @staticmethod
+    def tool_call(name: str, args: dict[str, Any]) -> Any:
+        return _Reply(tool_calls=((name, args),))
+
+    @staticmethod
+    def text(content: str) -> Any:
+        return _Reply(content=content)
+
+    @staticmethod
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> Any:
+        return _Error(status, message, headers or {})
+
+    def fail_randomly(self, rate: float, *, statuses: tuple[int, ...] = (429, 500, 503), seed: int = 0) -> FakeOpenAI:
+        """Fail this share of requests (chosen by a seeded generator) with one of `statuses`, before the
+        queue or the responder is consulted; a 429 carries `Retry-After: 0`."""
+        self._failure_rate, self._failure_statuses, self._random = rate, statuses, random.Random(seed)
+        return self
 
     @property
     def pending(self) -> int:
@@ -183,14 +216,24 @@ class FakeOpenAI:
                 raise ValueError("the body is not a JSON object")
         except ValueError as exc:
             return self._record(_error_body(400, f"fake: invalid JSON body: {exc}"), 400, {})
+        request = ReceivedRequest(body, path=path, headers=headers)
         with self._lock:
-            self.requests.append(ReceivedRequest(body, path=path, headers=headers))
+            self.requests.append(request)
         if path != CHAT_PATH:
             return self._record(_error_body(404, f"fake: unknown path {path}"), 404, {})
         if body.get("stream"):
             return self._record(_error_body(400, "fake: streaming is not supported"), 400, {})
         with self._lock:
-            behaviour = self._queue.popleft() if self._queue else None
+            behaviour: _Behaviour | None = None
+            if self._failure_rate and self._random.random() < self._failure_rate:
+                status = self._random.choice(self._failure_statuses)
+                behaviour = _Error(
+                    status, f"fake: random error {status}", {"Retry-After": "0"} if status == 429 else {}
+                )
+            elif self._queue:
+                behaviour = self._queue.popleft()
+        if behaviour is None and self._responder is not None:
+            behaviour = self._responder(request)
         if behaviour is None:
             return self._record(_error_body(500, "fake: no scripted response"), 500, {})
         if isinstance(behaviour, _Hang):
