@@ -28,9 +28,15 @@ def build_graph(
     store: BaseStore | None = None,
     interrupt_before: list[str] | None = None,
     interrupt_after: list[str] | None = None,
+    node_timeout_s: float | None = None,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """The one factory the service, the tests and `langgraph dev` compile the agent with."""
+    """The one factory the service, the tests and `langgraph dev` compile the agent with.
+
+    `node_timeout_s` (NODE_TIMEOUT_S): LangGraph cancels a node attempt that runs longer, and the run fails
+    with NodeTimeoutError; the model and tool calls inside a node have their own, shorter timeouts."""
     builder = StateGraph(AgentState, context_schema=RunContext, input_schema=InputState, output_schema=OutputState)
+    if node_timeout_s is not None:
+        builder.set_node_defaults(timeout=node_timeout_s)
     builder.add_node("plan", make_plan(deps))
     builder.add_node("execute", make_execute(deps))
     builder.add_node("approve", make_approve(deps))

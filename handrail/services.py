@@ -177,7 +177,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             breakers=model_breakers,
             model_observer=ModelMetrics(metrics),
         )
-        graph = build_graph(deps, checkpointer=saver, store=store)
+        graph = build_graph(deps, checkpointer=saver, store=store, node_timeout_s=settings.node_timeout_s)
         await register_graphs(pool, [GRAPH_ID])
         http = await stack.enter_async_context(httpx.AsyncClient(timeout=settings.webhook_timeout_s))
         keyring = await KeyRing.load(settings, pool)

@@ -6,21 +6,57 @@ from importlib.metadata import version
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from handrail import __version__
 from handrail.api.deps import ServicesDep
+from handrail.health import POSTGRES
 from handrail.metrics import CONTENT_TYPE
+from handrail.services import Services
+
+RETRY_AFTER_S = 5  # as the server's other 503s (server.RETRY_AFTER_S)
+CHECK_DB_TIMEOUT_S = 5.0
 
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/ok")
-async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any]:
-    """Liveness; with `check_db=1` also a round trip to Postgres."""
-    if check_db:
-        async with services.pool.connection() as conn:
+@router.get("/ok", response_model=None)
+async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any] | JSONResponse:
+    """Health from what this process already knows (no round trip): 200 `ok`, 200 `degraded` with the
+    reasons (Redis down, a breaker open, the tool cache skipped), 503 with Retry-After when Postgres is
+    unreachable. `check_db=1` adds a round trip to Postgres (a failure is a 503 too)."""
+    reasons = degradations(services)
+    if services.bus.health.is_degraded(POSTGRES):
+        return JSONResponse(
+            {
+                "ok": False,
+                "status": "unavailable",
+                "detail": f"Postgres is unreachable; retry in {RETRY_AFTER_S} s",
+                "reasons": reasons,
+            },
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if check_db:  # bounded: a probe must not wait the pool's 30 s for a connection
+        async with services.pool.connection(timeout=CHECK_DB_TIMEOUT_S) as conn:
             await conn.execute("SELECT 1")
-    return {"ok": True}
+    if reasons:
+        return {"ok": True, "status": "degraded", "reasons": reasons}
+    return {"ok": True, "status": "ok"}
+
+
+def degradations(services: Services) -> list[str]:
+    """This process's degradations (handrail/health.py), then the breakers and the tool cache, read from the
+    objects that own them when this build has them."""
+    reasons = list(services.bus.health.reasons())
+    if (model_breakers := getattr(services, "breakers", None)) is not None:
+        reasons += [f"model breaker open: {name}" for name in model_breakers.open_breakers()]
+    if (tool_breakers := getattr(services, "tool_breakers", None)) is not None:
+        reasons += [f"tool breaker open: {name}" for name in tool_breakers.open_tool_breakers()]
+    cache = getattr(services, "tool_cache", None)
+    if cache is not None and (why := cache.cache_degraded()) is not None:
+        reasons.append(f"tool cache: {why}")
+    return reasons
 
 
 @router.get("/metrics", response_class=Response)
@@ -38,7 +74,8 @@ async def info(services: ServicesDep) -> dict[str, Any]:
         "host": {"kind": "handrail", "project_id": None, "revision_id": None, "tenant_id": None},
         "handrail": {
             "database": services.database.kind,
-            "bus": services.bus.kind,
+            "bus": services.bus.in_use,
+            "degraded": degradations(services),
             "auth": "dev-mode" if services.keyring.dev_mode else "api-keys",
         },
     }

@@ -19,6 +19,7 @@ from handrail.logs import run_id_var, thread_id_var, trace_id_var
 from handrail.runs import event_log, repo, summary
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
+from handrail.runs.replay import Replay
 from handrail.runs.schemas import FINAL_ONLY, STREAM_MODES
 from handrail.runs.summary import RunRecorder
 from handrail.serialize import to_json
@@ -42,6 +43,7 @@ _SHOWN = {
     "EmptyInputError",
     "InvalidResume",
     "ScriptExhausted",
+    "NodeTimeoutError",
 }
 
 
@@ -133,12 +135,19 @@ async def execute(services: Services, run: dict[str, Any], stop: Stop) -> int | 
     recorder = RunRecorder(services.metrics, services.deps.prices, on_cost=on_cost)
     summary.current.set(recorder)  # the run's node tasks inherit it: tool calls are attributed to this run
     topic = repo.events_topic(run_id)
+    # A later attempt continues the log of the earlier ones, without writing again what they wrote.
+    replay = await Replay.load(services.pool, run_id) if run["attempt"] > 1 else None
     writer = EventWriter(
-        services.pool, run_id, notify=services.bus.sql_notify(topic), publish=lambda: services.bus.publish(topic)
+        services.pool,
+        run_id,
+        notify=services.bus.sql_notify(topic),
+        publish=lambda: services.bus.publish(topic),
+        start_seq=replay.top if replay is not None else 0,
+        retry_s=services.settings.run_lease_s / 2,
     )
     try:
         async with asyncio.timeout(services.settings.background_run_timeout_s):
-            await _stream(services, run, graph_input(run), values, writer, recorder, trace_id)
+            await _stream(services, run, graph_input(run), values, writer, recorder, trace_id, replay)
     except asyncio.CancelledError:
         stop.handled = True
         if stop.reason in ("lease_lost", "shutdown"):
@@ -195,6 +204,7 @@ async def _stream(
     writer: EventWriter,
     recorder: RunRecorder,
     trace_id: str | None,
+    replay: Replay | None = None,
 ) -> None:
     kwargs = run["kwargs"]
     # A run started by /wait has one reader, of its final state (its stream is not resumable): the
@@ -239,9 +249,15 @@ async def _stream(
                 continue
             elif event == VALUES:
                 data, is_delta = values.encode(chunk)
+                if replay is not None and (seq := replay.recorded(event, values.state)) is not None:
+                    writer.last_values_seq = seq  # the same state, in the log already: deltas go against it
+                    continue
                 writer.add(event, data, delta=is_delta)
             else:
-                writer.add(event, _debug_payload(chunk) if mode == "debug" else to_json(chunk))
+                payload = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
+                if replay is not None and replay.recorded(event, payload) is not None:
+                    continue
+                writer.add(event, payload)
     finally:
         if last is not None:
             data, is_delta = values.encode(last)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -27,7 +28,7 @@ from handrail.runs import event_log, repo
 from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
 from handrail.runs.schemas import FINAL_ONLY, RunCreate
-from handrail.serialize import dumps_json
+from handrail.serialize import dumps_json, to_json
 from handrail.services import Services
 from handrail.spend import admit_run
 from handrail.state import refuse_review_bypass
@@ -420,16 +421,41 @@ async def wait_body(services: Services, run_id: uuid.UUID) -> AsyncIterator[byte
 
     Woken once, when the run is final; between wake-ups it only checks, every HEARTBEAT_S, that the
     run still exists (a deleted thread takes it away without an end). A run that ends in this process
-    hands its output over directly (local_ends); otherwise the output is read from the end marker."""
+    hands its output over directly (local_ends); otherwise the output is read from the end marker.
+
+    After WAIT_TIMEOUT_S the answer is the thread's current values with `"__run__": {run_id, status,
+    wait_timeout_s}` (as `__error__` and `__interrupt__` ride on the values), and the run goes on: the
+    client joins it again (Content-Location names it) or reads the thread later."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.settings.wait_timeout_s
     with services.ends.expecting(run_id) as local:
         async with services.bus.subscribe(repo.end_topic(run_id)) as sub:
             while (end := local.end or await event_log.end_event(services.pool, run_id)) is None:
-                if await sub.wait(HEARTBEAT_S):
+                left = deadline - loop.time()
+                if left <= 0:
+                    progress = await _progress(services, run_id)
+                    end = local.end or await event_log.end_event(services.pool, run_id)
+                    if end is None and progress is not None:
+                        yield _json_bytes(progress)
+                        return
+                    break
+                if await sub.wait(min(HEARTBEAT_S, left)):
                     continue
                 if await repo.load_run(services.pool, run_id) is None:
                     break
                 yield b"\n"
     yield _json_bytes((end or {}).get("output"))
+
+
+async def _progress(services: Services, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """What a wait that timed out answers: the thread's values now, and that the run is still going."""
+    run = await repo.load_run(services.pool, run_id)
+    if run is None:
+        return None
+    snapshot = await services.graph.aget_state({"configurable": {"thread_id": str(run["thread_id"])}})
+    values = to_json(snapshot.values, services.message_json)
+    marker = {"run_id": str(run_id), "status": run["status"], "wait_timeout_s": services.settings.wait_timeout_s}
+    return {**(values if isinstance(values, dict) else {}), "__run__": marker}
 
 
 def sse_frame(event: str, data: Any, event_id: int | None = None) -> bytes:

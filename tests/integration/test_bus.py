@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 import redis.asyncio as aioredis
@@ -19,13 +20,24 @@ async def nudge_until_heard(sender: Bus, sub: Subscription, topic: str) -> None:
     raise AssertionError("the nudge never crossed between the two buses")
 
 
-async def test_a_redis_outage_loses_the_nudge_not_the_run():
+async def test_a_redis_outage_moves_the_nudge_to_postgres_and_says_so_once(database_url, pool, caplog):
+    caplog.set_level(logging.INFO, logger="handrail.health")
     dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
-    bus = RedisBus(dead, prefix="handrail-test:")
-    async with bus.subscribe("run:x") as local:
-        await bus.publish("run:x")  # must not raise
-        assert await local.wait(0.1), "waiters in this process are still woken"
-    await dead.aclose()
+    bus = RedisBus(dead, "handrail-test:", database_url, pool, probe_s=0.1)
+    await bus.start()
+    topic = f"run:{uuid.uuid4()}"
+    try:
+        async with bus.subscribe(topic) as local:
+            await nudge_until_heard(bus, local, topic)  # the Postgres listener is up
+            for _ in range(5):
+                await bus.publish(topic)  # must not raise
+                assert await local.wait(2), "heard through Postgres LISTEN/NOTIFY"
+        assert bus.in_use == "postgres (fallback: redis down)"
+        assert bus.sql_notify(topic) is not None, "while Redis is down, a write carries its own nudge"
+    finally:
+        await bus.close()
+        await dead.aclose()
+    assert [r.getMessage() for r in caplog.records].count("degradation.started") == 1
 
 
 async def test_postgres_bus_carries_a_nudge_between_two_listeners(database_url, pool):
@@ -39,10 +51,10 @@ async def test_postgres_bus_carries_a_nudge_between_two_listeners(database_url, 
         await receiver.close()
 
 
-async def test_redis_bus_carries_a_nudge_between_two_listeners():
+async def test_redis_bus_carries_a_nudge_between_two_listeners(database_url, pool):
     client = aioredis.from_url("redis://127.0.0.1:6379/0")
     prefix = f"handrail-test-{uuid.uuid4().hex[:8]}:"
-    sender, receiver = RedisBus(client, prefix), RedisBus(client, prefix)
+    sender, receiver = RedisBus(client, prefix, database_url, pool), RedisBus(client, prefix, database_url, pool)
     await receiver.start()
     try:
         async with receiver.subscribe("runs") as sub:
@@ -82,4 +94,5 @@ async def test_a_write_and_its_nudge_can_be_one_statement(database_url, pool):
                 raise AssertionError("a nudge sent from SQL never arrived")
     finally:
         await receiver.close()
-    assert RedisBus(None, "x:").sql_notify(topic) is None, "Redis nudges cannot ride on a SQL statement"
+    healthy_redis = RedisBus(None, "x:", database_url, pool)
+    assert healthy_redis.sql_notify(topic) is None, "Redis nudges do not ride on a SQL statement while Redis is up"
