@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     model_api_key: SecretStr | None = Field(None, description="API key for the provider models.")
     model_timeout_s: float = Field(60.0, gt=0, description="Timeout of one model call, in seconds.")
     model_max_retries: int = Field(
-        2,
+        3,
         ge=0,
         description="Retries of one model call on 429/5xx/timeouts/malformed tool calls, by Handrail (backoff, "
         "Retry-After); the provider client's own retries are off.",

@@ -65,7 +65,7 @@ def config() -> dict[str, Any]:
 async def test_with_30_percent_transient_errors_at_least_95_percent_of_40_runs_succeed(pool):
     with FakeOpenAI() as fake:
         fake.respond_with(answers).fail_randomly(0.3, statuses=(429, 500, 503), seed=15)
-        models = models_from_settings(settings_for(fake, model_max_retries=3))
+        models = models_from_settings(settings_for(fake))  # the shipped MODEL_MAX_RETRIES
         graph = graph_with(pool, models)
 
         succeeded = 0
