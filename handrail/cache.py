@@ -50,8 +50,10 @@ class AsyncRedisCache(BaseCache[ValueT]):
         self._degraded: str | None = None
 
     def cache_degraded(self) -> str | None:
-        """Why lookups are being skipped now (Redis failed and has not answered since), or None."""
-        return self._degraded
+        """Why lookups are being skipped now, or None. Only while the pause after a failure lasts: after
+        it the next lookup tries Redis again, and a cache nobody has called since must not keep `/ok`
+        degraded once Redis is back (the bus's own probe reports Redis itself)."""
+        return self._degraded if self._degraded is not None and not self._outage.usable() else None
 
     def redis_key(self, ns: Namespace, key: str) -> str:
         return f"{self.prefix}{':'.join(ns)}:{key}" if ns else f"{self.prefix}{key}"

@@ -129,6 +129,9 @@ async def test_a_redis_outage_is_visible_runs_go_on_across_replicas_and_it_ends_
         assert (await get_json(replica, "/info"))[1]["handrail"]["bus"] == "redis"
     assert await run_across(b, b, "what is 6*7") == ["plan", "execute", "reflect", "synthesize"]
 
+    assert await run_across(b, b, SEARCH) == ["plan", "execute", "reflect", "synthesize"]  # cached on A
+    hits_before = await cache_count(a, "hit")
+
     await own_redis.stop()
     # A run held in its tool across the moment the outage is noticed, created on B, executed on A, streamed on B.
     client_b = get_client(url=b, api_key=KEYS["alice"])
@@ -153,6 +156,9 @@ async def test_a_redis_outage_is_visible_runs_go_on_across_replicas_and_it_ends_
         assert any("redis" in reason for reason in info["degraded"])
         assert await metric(replica, 'handrail_degraded{component="redis"}') == 1.0
     assert logged(caplog, "degradation.started", "redis") == 2, "once per replica, not once per failed publish"
+    skipped = await cache_count(a, "skipped")
+    assert await run_across(b, b, SEARCH) == ["plan", "execute", "reflect", "synthesize"], "no cache, no error"
+    assert await cache_count(a, "skipped") > skipped
 
     await own_redis.start()
     for replica in (a, b):
@@ -167,6 +173,13 @@ async def test_a_redis_outage_is_visible_runs_go_on_across_replicas_and_it_ends_
     assert logged(caplog, "degradation.ended", "redis") == 2
     assert logged(caplog, "degradation.started", "redis") == 2
 
+    # The tool cache is used again by itself (it retries Redis a few seconds after the outage it saw).
+    async def cache_back() -> bool:
+        await run_across(b, b, SEARCH)
+        return await cache_count(a, "hit") > hits_before
+
+    await eventually(cache_back, within_s=20, every_s=1.0)
+
     # Pub/sub is back on the Redis channel: a listener of our own hears the next run's nudges there.
     listener = aioredis.from_url(own_redis.url)
     pubsub = listener.pubsub()
@@ -178,6 +191,20 @@ async def test_a_redis_outage_is_visible_runs_go_on_across_replicas_and_it_ends_
     finally:
         await pubsub.aclose()
         await listener.aclose()
+
+
+SEARCH = "summarize the refund policy"  # the offline planner answers it with search_docs, a cached tool
+
+
+async def cache_count(base: str, result: str) -> float:
+    """handrail_tool_cache_total for search_docs on one replica (0 before the first count)."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        text = (await http.get("/metrics")).text
+    wanted = ('tool="search_docs"', f'result="{result}"')
+    lines = [
+        ln for ln in text.splitlines() if ln.startswith("handrail_tool_cache_total{") and all(w in ln for w in wanted)
+    ]
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines)
 
 
 async def _drain(pubsub: Any, within_s: float = 1.0) -> AsyncIterator[Any]:

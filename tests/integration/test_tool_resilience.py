@@ -358,14 +358,16 @@ async def test_with_redis_unreachable_calls_run_uncached_and_the_skip_is_visible
 async def test_the_cache_is_used_again_once_redis_answers(redis_client, prefix, caplog):
     caplog.set_level(logging.INFO, logger="handrail.ratelimit")
     dead = aioredis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
-    cache: AsyncRedisCache[Any] = AsyncRedisCache(dead, prefix=prefix, retry_s=0)
+    cache: AsyncRedisCache[Any] = AsyncRedisCache(dead, prefix=prefix, retry_s=0.3)
     tool = FakeTool("weather", [ToolResult.success({"temp_c": 21})])
     resilience, spec = cached(cache), tool.spec(cache_ttl_s=60)
     await run_tool(spec, Query(), env(), timeout_s=5, resilience=resilience)
     await dead.aclose()
-    assert cache.cache_degraded() is not None
+    assert cache.cache_degraded() is not None, "skipped while the pause after the failure lasts"
 
     cache.redis = redis_client  # Redis is back
+    await asyncio.sleep(0.35)
+    assert cache.cache_degraded() is None, "after the pause the next lookup tries Redis: not reported degraded"
     for _ in range(2):
         await run_tool(spec, Query(), env(), timeout_s=5, resilience=resilience)
 
