@@ -20,7 +20,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -220,6 +220,7 @@ class ModelLink:
     model: Runnable[LanguageModelInput, BaseMessage]
 
 
+OFFLINE = "offline"  # the spec of the built-in model (llm/factory.py)
 Check = Callable[[AIMessage], str | None]
 """Why a reply is malformed (it is then retried like a transient failure), or None when it is usable."""
 
@@ -236,6 +237,11 @@ class ModelChain:
     breakers: Breakers | None = None
     observer: ChainObserver | None = None
     check: Check | None = None
+    # The retrying runnable of each (link, attempts), built on first use: building one (a pydantic model,
+    # a RunnableLambda that inspects its function) cost more than the offline model's whole call.
+    _built: dict[tuple[int, int], Runnable[LanguageModelInput, BaseMessage]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, role: str, model: BaseChatModel, spec: str | None = None) -> ModelChain:
@@ -264,18 +270,25 @@ class ModelChain:
 
     async def ainvoke(self, prompt: LanguageModelInput) -> AIMessage:
         errors: list[tuple[str, str]] = []
-        for link in self.links:
-            admission = await self.breakers.admit(link.spec) if self.breakers is not None else "closed"
+        for index, link in enumerate(self.links):
+            # The offline model runs in this process and is deterministic: a retry would give the same
+            # answer, and no breaker is worth keeping for it. It is called once, with nothing around it.
+            local = link.spec.lower() == OFFLINE
+            breakers = None if local else self.breakers
+            admission = await breakers.admit(link.spec) if breakers is not None else "closed"
             if admission == "open":
                 errors.append((link.spec, "skipped: its circuit breaker is open after repeated failures"))
                 continue
-            attempts = 1 if admission == "probe" else self.retry.attempts
+            attempts = 1 if admission == "probe" or local else self.retry.attempts
             try:
-                reply = await self._runnable(link, attempts).ainvoke(prompt)
+                runnable = self._built.get((index, attempts))
+                if runnable is None:
+                    runnable = self._built[(index, attempts)] = self._runnable(link, attempts)
+                reply = await runnable.ainvoke(prompt)
             except Exception as exc:  # every failure moves on to the next model; cancellation passes
                 failure = classify(exc)
-                if self.breakers is not None:
-                    await self.breakers.record(link.spec, ok=not failure.counts, reason=failure.reason)
+                if breakers is not None:
+                    await breakers.record(link.spec, ok=not failure.counts, reason=failure.reason)
                 logger.warning(
                     "model.failed",
                     extra={
@@ -288,8 +301,8 @@ class ModelChain:
                 )
                 errors.append((link.spec, failure.reason))
                 continue
-            if self.breakers is not None:
-                await self.breakers.record(link.spec, ok=True)
+            if breakers is not None:
+                await breakers.record(link.spec, ok=True)
             if errors:
                 logger.warning("model.fell_back", extra={"role": self.role, "model": link.spec, "skipped": errors})
                 if self.observer is not None:
