@@ -28,7 +28,8 @@ from tests.support.http import free_port, serving
 from tests.support.probe_tools import PROBE_TABLE
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.slow
+# Fault injection, each test bounded to under a minute (the bound), not the suite's default 120 s.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 HEADERS = {"x-api-key": KEYS["alice"]}
 
 

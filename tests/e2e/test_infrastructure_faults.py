@@ -11,6 +11,9 @@ import pytest
 
 from tests.e2e.helpers import probe_request, probe_rows
 
+# Fault injection, each test bounded to under a minute (the bound).
+pytestmark = pytest.mark.timeout(60)
+
 # The trigger fails exactly one event insert of the target thread's runs, with SQLSTATE 08006
 # (connection_failure: psycopg raises OperationalError). A sequence counts the attempts because a
 # sequence is not rolled back with the failed insert.

@@ -21,6 +21,9 @@ from llm.resilience import ModelChain, ModelsUnavailable
 from tests.support.agents import make_deps, make_graph, user
 from tests.support.fake_openai import FakeOpenAI, ReceivedRequest
 
+# Fault injection, each test bounded to under a minute (the bound).
+pytestmark = pytest.mark.timeout(60)
+
 QUESTION = "what is 6*7?"
 CALC_STEP = {"tool": "calculator", "args": {"expression": "6*7"}, "purpose": "compute the product"}
 ANSWER = "6 times 7 is 42 (fake model)."

@@ -30,6 +30,9 @@ from tools.breaker import ToolBreakers
 from tools.registry import Registry, builtin_registry
 from tools.runner import ToolResilience, run_tool
 
+# Fault injection, each test bounded to under a minute (the bound).
+pytestmark = pytest.mark.timeout(60)
+
 FAST_RETRY = RetryPolicy(initial_interval=0.01, max_interval=0.05, max_attempts=3, retry_on=Exception)
 
 Outcome = ToolResult | Exception | float | Callable[[], Awaitable[ToolResult]]
