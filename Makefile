@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run migrate worker test lint format bench dev
+.PHONY: install run migrate worker test lint format bench dev eval eval-diff
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy graph nodes tools llm guardrails handrail server.py
+	$(VENV)/bin/mypy graph nodes tools llm guardrails handrail evals server.py
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -38,6 +38,12 @@ format: install
 
 bench: install  ## figures only, never asserted: every cell of issue 12 side by side; JSON report in bench/out/
 	$(PY) -m bench
+
+eval: install  ## every case of evals/cases/ through the real service; last line `eval: P/N passed (R%)`, exit 1 under 80%
+	$(PY) -m evals
+
+eval-diff: install  ## make eval-diff A=evals/out/report-1.json B=evals/out/report-2.json: the cases whose result changed
+	$(PY) -m evals diff $(A) $(B)
 
 dev: install  ## LangGraph Studio against `langgraph dev` (needs: pip install "langgraph-cli[inmem]")
 	$(VENV)/bin/langgraph dev --no-browser --port 2024
