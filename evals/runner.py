@@ -58,7 +58,7 @@ def eval_settings(database_url: str, port: int, model: str | None = None, **over
         "api_keys": f"{EVAL_KEY}:{EVAL_USER}",
         "workers": AT_ONCE + 2,
         "tool_modules": ["evals.fault_tools"],
-        "log_level": "WARNING",
+        "log_level": "ERROR",
     }
     if model:
         values |= {"planner_model": model, "executor_model": model, "synth_model": model}
@@ -162,6 +162,8 @@ class CaseRunner:
                 facts.paused = True
                 break
             answer = await self.http.post(f"/approvals/{pending['approval_id']}", json=reviews.pop(0).body())
+            if answer.status_code == 400:  # an invalid answer (bad edit args): the approval stays open, re-asked
+                continue
             if answer.status_code != 200:
                 facts.error = f"approval answer refused: {answer.status_code} {answer.text[:200]}"
                 return facts
