@@ -70,9 +70,14 @@ def plan_steps(
 ) -> list[dict[str, Any]]:
     """Steps for `request` using only `tools`, leaving out work the observations show was tried."""
     request = request[:MAX_REQUEST_CHARS]
-    steps = _explicit_calls(request)
+    explicit = _explicit_calls(request)
+    steps = explicit
     if feedback:  # the validator refused a step: drop the steps naming tools that do not exist
         steps = [s for s in steps if s["tool"] in tools]
+    if explicit and not steps:
+        # Every exact call asked for names a tool that does not exist: guessing an intent from the call's
+        # JSON ("2030-01-01" read as arithmetic) would run tools nobody asked for. Do nothing and say so.
+        return []
     if not steps:
         steps = _intent_steps(request, tools)
     return [s for s in steps if not _tried(s, observations)]

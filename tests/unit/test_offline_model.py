@@ -48,6 +48,12 @@ def test_explicit_calls_pass_through_until_the_validator_refuses_them():
     assert [s["tool"] for s in plan_steps(request, TOOLS, [], "unknown tool")] == ["calculator"]
 
 
+def test_a_call_to_a_tool_that_does_not_exist_is_not_guessed_at_from_its_arguments():
+    request = 'call book_flight with {"to": "Paris", "date": "2030-01-01"}'
+    assert [s["tool"] for s in plan_steps(request, TOOLS, [], None)] == ["book_flight"]
+    assert plan_steps(request, TOOLS, [], "unknown tool 'book_flight'") == []
+
+
 def test_replans_leave_out_work_already_done_or_refused():
     observations = [
         {"tool": "search_docs", "args": {"query": "refund policy", "k": 3}, "ok": True, "status": "done"},
