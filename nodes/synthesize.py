@@ -5,6 +5,7 @@ format) before anyone reads it."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from langgraph.runtime import Runtime
 import guardrails.output as output_guard
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState
+from guardrails import pii
 from guardrails.verdict import Verdict
 from llm.offline_rules import write_answer
 from llm.protocol import embed, last_user_text
@@ -100,7 +102,18 @@ def _check(state: AgentState, answer: str, ctx: RunContext) -> Verdict:
         user_texts=user_texts(state["messages"]),
         observations=state["observations"],
         response_format=ctx.response_format,
+        keep_emails=_acted_on(state),
     )
+
+
+def _acted_on(state: AgentState) -> set[str]:
+    """Addresses in the arguments of calls that ran: the user gave them, a reviewer approved (or wrote)
+    them, or tool policy let them through. Saying where an email went is the answer, not a leak."""
+    found: set[str] = set()
+    for observation in state["observations"]:
+        if observation["status"] == "done":
+            found.update(m.group() for m in pii.EMAIL.finditer(json.dumps(observation["args"], ensure_ascii=False)))
+    return found
 
 
 def _answered(state: AgentState, update: dict[str, Any], answer: str, used: Usage) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
+from langgraph.types import Command
 from pydantic import BaseModel
 
 from graph.context import Guards
@@ -309,3 +310,13 @@ async def test_the_offline_model_still_answers_ordinary_requests(pool, thread_co
     deps = make_deps(pool, planner=OfflineChatModel())
     result = await make_graph(pool, deps).ainvoke(user("what is (2+3)*4 and what time is it in Tokyo?"), thread_config)
     assert not result.get("blocked") and "20" in result["final_answer"]
+
+
+async def test_an_address_a_reviewer_wrote_in_an_edit_is_shown_in_the_answer(pool, thread_config):
+    graph = make_graph(pool, make_deps(pool))
+    await graph.ainvoke(user("email dave@acme.test saying your return label is ready"), thread_config)
+    edit = {"decision": "edit", "args": {"to": "returns-team@acme.test", "subject": "Label", "body": "Ready."}}
+    result = await graph.ainvoke(Command(resume=edit), thread_config)
+
+    assert "returns-team@acme.test" in result["final_answer"], "where the email went is the answer, not a leak"
+    assert "[email redacted]" not in result["final_answer"]
