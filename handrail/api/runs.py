@@ -195,7 +195,7 @@ async def cancel_run(
     wait: bool = False,
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Any:
-    run = await service.cancel_run(services, principal, thread_id, run_id, action)
+    run = await service.cancel_run(services, principal, thread_id, run_id, action, final_ok=wait)
     if wait:
         return StreamingResponse(service.wait_body(services, run["run_id"]), media_type="application/json")
     return Response(status_code=202)
@@ -214,9 +214,14 @@ async def cancel_many(
     principal: PrincipalDep,
     action: Literal["interrupt", "rollback"] = "interrupt",
 ) -> Response:
-    """Cancel several runs of one thread. Cancelling every run by status is not offered (yet)."""
-    if body.status is not None or not body.thread_id or not body.run_ids:
-        raise InvalidRequest("pass thread_id and run_ids; cancelling by status is not supported")
+    """Cancel several runs of one thread (`thread_id` and `run_ids`), or the caller's runs by `status`."""
+    if body.status is not None:
+        if body.thread_id or body.run_ids:
+            raise Unprocessable("pass either status, or thread_id and run_ids, not both")
+        await service.cancel_runs(services, principal, body.status, action)
+        return Response(status_code=204)
+    if not body.thread_id or not body.run_ids:
+        raise InvalidRequest("pass thread_id and run_ids, or a status (pending, running or all)")
     for rid in body.run_ids:
         await service.cancel_run(services, principal, body.thread_id, str(rid), action)
     return Response(status_code=204)

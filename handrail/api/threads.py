@@ -14,7 +14,7 @@ from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
 from handrail.api.paging import Limit, LimitQuery, Offset, page
 from handrail.errors import Conflict, NotFound, Unprocessable, first_line
-from handrail.runs import repo
+from handrail.runs import repo, service
 from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
 from handrail.services import delete_thread
@@ -167,11 +167,8 @@ async def patch_thread(
 
 @router.delete("/{thread_id}", status_code=204)
 async def remove_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    row = await threads.get_thread(services.pool, principal, thread_id)
-    async with services.pool.connection() as conn:
-        if any(r["status"] == "running" for r in await repo.in_flight(conn, row["thread_id"])):
-            raise Conflict(f"thread {thread_id} has a running run; cancel it before deleting the thread")
-    await delete_thread(services, str(row["thread_id"]))
+    """Its pending and running runs are cancelled first, then the thread and all it owns are deleted."""
+    await service.delete_thread_and_runs(services, principal, thread_id)
     return Response(status_code=204)
 
 

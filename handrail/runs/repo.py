@@ -190,6 +190,17 @@ async def in_flight(conn: AsyncConnection[DictRow], thread_id: uuid.UUID) -> lis
     ).fetchall()
 
 
+async def in_flight_of(pool: Pool, owner: str | None, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Runs in these states (pending and/or running) of one user, or of every user when `owner` is None."""
+    sql = "SELECT run_id, thread_id, status FROM runs WHERE status = ANY(%s)"
+    params: list[Any] = [list(statuses)]
+    if owner is not None:
+        sql += " AND user_id = %s"
+        params.append(owner)
+    async with pool.connection() as conn:
+        return await (await conn.execute(sql + " ORDER BY created_at", params)).fetchall()
+
+
 # --- the queue -------------------------------------------------------------------------------
 
 _CLAIM = f"""

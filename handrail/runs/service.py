@@ -29,7 +29,7 @@ from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
 from handrail.runs.schemas import FINAL_ONLY, RunCreate
 from handrail.serialize import dumps_json, to_json
-from handrail.services import Services
+from handrail.services import Services, delete_thread
 from handrail.spend import admit_run
 from handrail.state import refuse_review_bypass
 from handrail.webhooks import check_webhook_url
@@ -38,6 +38,7 @@ from nodes.review import InvalidReview, parse_review
 EXPIRY = "handrail:expiry"  # who decides an approval nobody decided in time
 
 HEARTBEAT_S = 5.0
+SETTLE_S = 10.0  # how long a thread's delete waits for its cancelled runs to stop before deleting anyway
 
 
 async def create_run(
@@ -391,19 +392,67 @@ async def resume_approval(
 
 
 async def cancel_run(
-    services: Services, principal: Principal, thread_id: str, run_id: str, action: str
+    services: Services, principal: Principal, thread_id: str, run_id: str, action: str, *, final_ok: bool = False
 ) -> dict[str, Any]:
+    """Cancel a pending or running run; 404 for one that is already final, unless `final_ok` (a cancel
+    with wait=1 that lost the race against the run's end answers with the run's result instead)."""
     run = await repo.get_run(services.pool, principal, thread_id, run_id)
     if run["status"] not in repo.IN_FLIGHT:
+        if final_ok:
+            return run
         raise NotFound(f"run {run_id} is {run['status']}; only pending or running runs can be cancelled")
+    await _cancel(services, run, action)
+    return run
+
+
+async def cancel_runs(services: Services, principal: Principal, status: str, action: str) -> int:
+    """POST /runs/cancel by status (`pending`, `running` or `all`): the caller's runs in that state
+    (every user's for an admin). 404 when none matched."""
+    statuses = repo.IN_FLIGHT if status == "all" else (status,)
+    owner = None if principal.is_admin else principal.user_id
+    runs = await repo.in_flight_of(services.pool, owner, statuses)
+    if not runs:
+        raise NotFound(f"no {status} runs to cancel" if status != "all" else "no pending or running runs to cancel")
+    for run in runs:
+        await _cancel(services, run, action)
+    return len(runs)
+
+
+async def delete_thread_and_runs(services: Services, principal: Principal, thread_id: str) -> None:
+    """DELETE /threads/{id}: its pending and running runs are cancelled and allowed to settle first (as
+    `langgraph dev` does), so no run goes on executing, or writing, against a deleted thread."""
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    async with services.pool.connection() as conn:
+        busy = await repo.in_flight(conn, row["thread_id"])
+    for run in busy:
+        await _cancel(services, {**run, "thread_id": row["thread_id"]}, "interrupt", refresh=False)
+    for run in busy:
+        await _settled(services, run["run_id"], SETTLE_S)
+    await delete_thread(services, str(row["thread_id"]))
+
+
+async def _settled(services: Services, run_id: uuid.UUID, within_s: float) -> bool:
+    """Until the run has its end marker (its worker let go of it), or `within_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    async with services.bus.subscribe(repo.end_topic(run_id)) as sub:
+        while await event_log.end_event(services.pool, run_id) is None:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await sub.wait(min(0.5, left))
+    return True
+
+
+async def _cancel(services: Services, run: dict[str, Any], action: str, *, refresh: bool = True) -> None:
     async with services.pool.connection() as conn, conn.transaction():
         await conn.execute("SELECT 1 FROM runs WHERE run_id = %s FOR UPDATE", (run["run_id"],))
         await repo.cancel_pending(conn, run["run_id"], action)
         await repo.request_cancel(conn, run["run_id"], action)
     await services.bus.publish("cancel")
     await announce_end(services, run["run_id"])  # final at once if it was pending; else a harmless wake-up
-    await refresh_thread_status(services, str(run["thread_id"]))
-    return run
+    if refresh:
+        await refresh_thread_status(services, str(run["thread_id"]))
 
 
 async def refresh_thread_status(services: Services, thread_id: str) -> None:
