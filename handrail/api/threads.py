@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Response
+from fastapi.responses import StreamingResponse
 from langgraph.errors import InvalidUpdateError
 from pydantic import BaseModel, Field, field_validator
 
@@ -170,6 +171,15 @@ async def remove_thread(thread_id: str, services: ServicesDep, principal: Princi
     """Its pending and running runs are cancelled first, then the thread and all it owns are deleted."""
     await service.delete_thread_and_runs(services, principal, thread_id)
     return Response(status_code=204)
+
+
+@router.get("/{thread_id}/stream", response_class=StreamingResponse)
+async def join_thread_stream(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
+    """Every run on the thread, from the one in flight now on, as SSE (the `run_modes` view)."""
+    row = await threads.get_thread(services.pool, principal, thread_id)
+    return StreamingResponse(
+        service.thread_stream(services, principal, row["thread_id"]), media_type="text/event-stream; charset=utf-8"
+    )
 
 
 @router.post("/{thread_id}/copy")

@@ -201,6 +201,29 @@ async def in_flight_of(pool: Pool, owner: str | None, statuses: tuple[str, ...])
         return await (await conn.execute(sql + " ORDER BY created_at", params)).fetchall()
 
 
+async def db_now(pool: Pool) -> Any:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT now() AS now")).fetchone()
+    assert row is not None
+    return row["now"]
+
+
+async def runs_to_follow(pool: Pool, thread_id: uuid.UUID, since: Any) -> list[dict[str, Any]] | None:
+    """A thread's runs in flight or created since `since`, oldest first (what its stream follows);
+    None when the thread no longer exists."""
+    async with pool.connection() as conn:
+        exists = await (await conn.execute("SELECT 1 FROM threads WHERE thread_id = %s", (thread_id,))).fetchone()
+        if exists is None:
+            return None
+        return await (
+            await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE thread_id = %s "
+                "AND (status IN ('pending', 'running') OR created_at >= %s) ORDER BY created_at",
+                (thread_id, since),
+            )
+        ).fetchall()
+
+
 # --- the queue -------------------------------------------------------------------------------
 
 _CLAIM = f"""

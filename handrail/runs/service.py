@@ -38,6 +38,7 @@ from nodes.review import InvalidReview, parse_review
 EXPIRY = "handrail:expiry"  # who decides an approval nobody decided in time
 
 HEARTBEAT_S = 5.0
+THREAD_POLL_S = 0.5  # how often a thread's stream looks for its next run
 SETTLE_S = 10.0  # how long a thread's delete waits for its cancelled runs to stop before deleting anyway
 
 
@@ -557,6 +558,34 @@ async def event_stream(
     finally:
         if not finished and cancel_on_disconnect:
             services.spawn(_cancel_quietly(services, principal, run), name=f"cancel-on-disconnect-{run_id}")
+
+
+async def thread_stream(services: Services, principal: Principal, thread_id: uuid.UUID) -> AsyncIterator[bytes]:
+    """GET /threads/{id}/stream: the events of each run on the thread, from the one in flight now on,
+    each followed by `metadata {"status": "run_done", "run_id"}`; ends when the thread is deleted."""
+    loop = asyncio.get_running_loop()
+    since = await repo.db_now(services.pool)
+    done: set[uuid.UUID] = set()
+    quiet_since = loop.time()
+    async with services.bus.subscribe("runs") as nudges:
+        while True:
+            followed = await repo.runs_to_follow(services.pool, thread_id, since)
+            if followed is None:
+                return  # the thread is gone
+            run = next((r for r in followed if r["run_id"] not in done), None)
+            if run is None:
+                await nudges.wait(THREAD_POLL_S)  # a run started by its creator's worker sends no nudge
+                if loop.time() - quiet_since >= HEARTBEAT_S:
+                    quiet_since = loop.time()
+                    yield b": heartbeat\r\n\r\n"
+                continue
+            done.add(run["run_id"])
+            async for frame in event_stream(
+                services, run, modes=None, after=0, cancel_on_disconnect=False, principal=principal
+            ):
+                yield frame
+            yield sse_frame("metadata", {"status": "run_done", "run_id": str(run["run_id"])})
+            quiet_since = loop.time()
 
 
 async def _cancel_quietly(services: Services, principal: Principal, run: dict[str, Any]) -> None:

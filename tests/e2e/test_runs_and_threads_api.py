@@ -1,0 +1,139 @@
+"""Runs and threads as a new SDK user meets them: deleting a busy thread, cancelling in every state,
+cancelling by status, and updating the state of a thread that has never run."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from langgraph_sdk.errors import NotFoundError
+
+from tests.e2e.helpers import probe_request, probe_rows, user, wait_for_probe, wait_for_status
+
+BOUND_S = 30
+
+
+async def checkpoint_count(pool, thread_id: str) -> int:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT count(*) AS n FROM checkpoints WHERE thread_id = %s", (thread_id,))
+        ).fetchone()
+    return int(row["n"])
+
+
+async def run_row(pool, run_id: str):
+    async with pool.connection() as conn:
+        return await (await conn.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))).fetchone()
+
+
+async def test_deleting_a_thread_with_a_running_run_cancels_the_run_then_deletes_the_thread(alice, pool):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        run = await alice.runs.create(tid, "agent", input=probe_request(("slow", 3)))
+        await wait_for_probe(pool, tid, "slow")
+
+        await alice.threads.delete(tid)
+
+        with pytest.raises(NotFoundError):
+            await alice.threads.get(tid)
+        assert await run_row(pool, run["run_id"]) is None
+        # The worker stopped the run: the probe never finishes and nothing is written for the thread after.
+        await asyncio.sleep(4)  # longer than the probe would have taken
+        assert ("slow", "finished") not in await probe_rows(pool, tid)
+        assert await checkpoint_count(pool, tid) == 0
+
+
+async def test_cancelling_a_run_that_a_client_is_streaming_settles_it_promptly(alice, pool):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        seen: list[str] = []
+
+        async def read() -> None:
+            async for part in alice.runs.stream(tid, "agent", input=probe_request(("streamed", 60))):
+                seen.append(part.event)
+                if part.event == "metadata":
+                    seen.append(part.data["run_id"])
+
+        reader = asyncio.create_task(read())
+        await wait_for_probe(pool, tid, "streamed")
+        run_id = seen[1]
+
+        await alice.runs.cancel(tid, run_id)
+
+        async with asyncio.timeout(5):  # not the 15 s it once took
+            assert await wait_for_status(alice, tid, run_id, {"interrupted", "success", "error"}) == "interrupted"
+            await reader
+        assert "error" not in seen
+
+
+async def test_cancel_with_wait_answers_once_the_run_is_final(alice, pool):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        run = await alice.runs.create(tid, "agent", input=probe_request(("waited", 60)))
+        await wait_for_probe(pool, tid, "waited")
+
+        await alice.runs.cancel(tid, run["run_id"], wait=True)
+
+        assert (await alice.runs.get(tid, run["run_id"]))["status"] == "interrupted"
+
+
+async def test_cancel_with_wait_of_a_run_that_just_finished_answers_with_its_result(alice):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        run = await alice.runs.create(tid, "agent", input=user("what is 6*7"))
+        await alice.runs.join(tid, run["run_id"])
+
+        result = await alice.runs.cancel(tid, run["run_id"], wait=True)
+
+        assert "6*7 = 42" in result["final_answer"]
+        assert (await alice.runs.get(tid, run["run_id"]))["status"] == "success"
+
+
+async def test_cancel_many_by_status_pending_cancels_only_the_queued_runs(alice, bob, pool):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        first = await alice.runs.create(tid, "agent", input=probe_request(("first", 60)))
+        await wait_for_probe(pool, tid, "first")
+        queued = await alice.runs.create(tid, "agent", input=user("what is 1+1"), multitask_strategy="enqueue")
+        bobs_tid = (await bob.threads.create())["thread_id"]
+        bobs = await bob.runs.create(bobs_tid, "agent", input=probe_request(("bobs", 60)))
+        await wait_for_probe(pool, bobs_tid, "bobs")
+
+        await alice.runs.cancel_many(status="pending")
+
+        assert (await alice.runs.get(tid, queued["run_id"]))["status"] == "interrupted"
+        assert (await alice.runs.get(tid, first["run_id"]))["status"] == "running"
+        await alice.runs.cancel_many(status="running")
+        assert await wait_for_status(alice, tid, first["run_id"], {"interrupted", "success"}) == "interrupted"
+        assert (await bob.runs.get(bobs_tid, bobs["run_id"]))["status"] == "running"  # not alice's to cancel
+        with pytest.raises(NotFoundError):  # nothing of alice's is in flight any more
+            await alice.runs.cancel_many(status="all")
+        await bob.runs.cancel(bobs_tid, bobs["run_id"], wait=True)
+
+
+async def test_updating_the_state_of_a_thread_that_never_ran_needs_no_graph_id(alice):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+
+        answer = await alice.threads.update_state(tid, {"messages": [{"role": "user", "content": "hi"}]})
+
+        assert answer["checkpoint"]["thread_id"] == tid
+        state = await alice.threads.get_state(tid)
+        assert state["values"]["messages"][0]["content"] == "hi"
+
+
+async def test_joining_a_thread_stream_follows_its_run_in_flight_to_the_end(alice, pool):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        run = await alice.runs.create(tid, "agent", input=probe_request(("followed", 0.5)))
+        await wait_for_probe(pool, tid, "followed")
+        parts: list = []
+
+        async for part in await alice.threads.join_stream(tid):
+            parts.append(part)
+            if part.event == "metadata" and part.data.get("status") == "run_done":
+                break
+
+        assert parts[-1].data == {"status": "run_done", "run_id": run["run_id"]}
+        assert "values" in [p.event for p in parts]
+        assert (await alice.runs.get(tid, run["run_id"]))["status"] == "success"
