@@ -1,4 +1,8 @@
-"""Assistants: one system assistant per graph (deterministic id), plus user-created configurations."""
+"""Assistants: one system assistant per graph (deterministic id), plus user-created configurations.
+
+`assistants` holds each assistant's active version (what GET answers and runs read); `assistant_versions` holds
+every version: PATCH writes a new one and makes it active, `set_latest` makes an older one active again.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,12 @@ from handrail.sql import paged
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 _COLUMNS = (
     "assistant_id, graph_id, user_id, name, description, config, context, metadata, version, created_at, updated_at"
+)
+_VERSION_COLUMNS = "assistant_id, version, graph_id, name, description, config, context, metadata, created_at"
+_RECORD_VERSION = (
+    f"INSERT INTO assistant_versions ({_VERSION_COLUMNS}) "
+    f"SELECT {_VERSION_COLUMNS.replace('created_at', 'updated_at')} FROM assistants WHERE assistant_id = %s "
+    "ON CONFLICT (assistant_id, version) DO NOTHING"
 )
 
 
@@ -38,6 +48,20 @@ def assistant_json(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def version_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "assistant_id": str(row["assistant_id"]),
+        "version": row["version"],
+        "graph_id": row["graph_id"],
+        "config": row["config"],
+        "context": row["context"],
+        "metadata": row["metadata"],
+        "created_at": row["created_at"].isoformat(),
+        "name": row["name"],
+        "description": row["description"],
+    }
+
+
 async def register_graphs(pool: Pool, graph_ids: list[str]) -> None:
     async with pool.connection() as conn:
         for graph_id in graph_ids:
@@ -46,6 +70,7 @@ async def register_graphs(pool: Pool, graph_ids: list[str]) -> None:
                 "ON CONFLICT (assistant_id) DO NOTHING",
                 (system_assistant_id(graph_id), graph_id, graph_id, Jsonb({"created_by": "system"})),
             )
+            await conn.execute(_RECORD_VERSION, (system_assistant_id(graph_id),))
 
 
 def parse_id(assistant_id: str) -> uuid.UUID:
@@ -84,7 +109,7 @@ async def create(
     if graph_id not in graph_ids:
         raise NotFound(f"graph {graph_id!r} not found; available graphs: {', '.join(graph_ids)}")
     aid = parse_id(assistant_id) if assistant_id else uuid.uuid4()
-    async with pool.connection() as conn:
+    async with pool.connection() as conn, conn.transaction():
         row = await (
             await conn.execute(
                 "INSERT INTO assistants (assistant_id, graph_id, user_id, name, description, config, context, "
@@ -102,6 +127,8 @@ async def create(
                 ),
             )
         ).fetchone()
+        if row is not None:
+            await conn.execute(_RECORD_VERSION, (aid,))
     if row is not None:
         return row
     if if_exists == "do_nothing":
@@ -110,26 +137,85 @@ async def create(
 
 
 async def update(pool: Pool, principal: Principal, assistant_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write a new version from the active one and the changes, and make it active.
+
+    As the LangGraph server does: given fields replace the active version's, metadata is merged into it, and
+    the new version number is one past the highest, even when an older version is active.
+    """
     row = await resolve(pool, principal, assistant_id, [])
     if row["user_id"] is None and not principal.is_admin:
         raise Conflict("system assistants cannot be changed; create your own assistant with POST /assistants")
-    sets, params = ["version = version + 1", "updated_at = now()"], []
+    sets, params = ["updated_at = now()"], []
     for key in ("graph_id", "name", "description"):
         if changes.get(key) is not None:
             sets.append(f"{key} = %s")
             params.append(changes[key])
-    for key in ("config", "context", "metadata"):
+    for key in ("config", "context"):
         if changes.get(key) is not None:
             sets.append(f"{key} = %s")
             params.append(Jsonb(changes[key]))
+    if changes.get("metadata") is not None:
+        sets.append("metadata = metadata || %s")
+        params.append(Jsonb(changes["metadata"]))
+    async with pool.connection() as conn, conn.transaction():
+        # The row lock orders concurrent PATCHes, so each gets its own version number.
+        await conn.execute("SELECT 1 FROM assistants WHERE assistant_id = %s FOR UPDATE", (row["assistant_id"],))
+        updated = await (
+            await conn.execute(
+                f"UPDATE assistants SET {', '.join(sets)}, version = (SELECT coalesce(max(version), 0) + 1 "
+                "FROM assistant_versions WHERE assistant_id = %s) "
+                f"WHERE assistant_id = %s RETURNING {_COLUMNS}",
+                [*params, row["assistant_id"], row["assistant_id"]],
+            )
+        ).fetchone()
+        await conn.execute(_RECORD_VERSION, (row["assistant_id"],))
+    assert updated is not None
+    return updated
+
+
+async def versions(
+    pool: Pool, principal: Principal, assistant_id: str, *, metadata: dict[str, Any] | None, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """The assistant's versions, newest first, those whose metadata contains `metadata`."""
+    row = await resolve(pool, principal, assistant_id, [])
+    where, params = ["assistant_id = %s"], [row["assistant_id"]]
+    if metadata:
+        where.append("metadata @> %s")
+        params.append(Jsonb(metadata))
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM assistant_versions WHERE {' AND '.join(where)} "
+            "ORDER BY version DESC LIMIT %s OFFSET %s",
+            [*params, limit, offset],
+        )
+        rows = await cur.fetchall()
+    if not rows:
+        # The LangGraph server answers 404, not [], when no version matches the filter or the page.
+        raise NotFound(f"no versions of assistant {assistant_id} match; drop the metadata filter or the offset")
+    return rows
+
+
+async def set_latest(pool: Pool, principal: Principal, assistant_id: str, version: int) -> dict[str, Any]:
+    """Make `version` the active one: GET answers with its fields and later runs use its config and context."""
+    row = await resolve(pool, principal, assistant_id, [])
+    if row["user_id"] is None and not principal.is_admin:
+        raise Conflict("system assistants cannot be changed; create your own assistant with POST /assistants")
     async with pool.connection() as conn:
         updated = await (
             await conn.execute(
-                f"UPDATE assistants SET {', '.join(sets)} WHERE assistant_id = %s RETURNING {_COLUMNS}",
-                [*params, row["assistant_id"]],
+                "UPDATE assistants a SET version = v.version, graph_id = v.graph_id, name = v.name, "
+                "description = v.description, config = v.config, context = v.context, metadata = v.metadata, "
+                "updated_at = now() FROM assistant_versions v "
+                "WHERE a.assistant_id = %s AND v.assistant_id = a.assistant_id AND v.version = %s "
+                f"RETURNING {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}",
+                (row["assistant_id"], version),
             )
         ).fetchone()
-    assert updated is not None
+    if updated is None:
+        raise NotFound(
+            f"version {version} of assistant {assistant_id} not found; "
+            f"POST /assistants/{assistant_id}/versions lists them"
+        )
     return updated
 
 

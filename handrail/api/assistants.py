@@ -40,6 +40,16 @@ class AssistantPatch(BaseModel):
     _config = field_validator("config")(configurable_is_an_object)
 
 
+class AssistantVersionsSearch(BaseModel):
+    metadata: dict[str, Any] | None = None
+    limit: Limit = 10
+    offset: Offset = 0
+
+
+class AssistantVersionChange(BaseModel):
+    version: int = Field(ge=1, le=2**31 - 1, description="The version to make active.")
+
+
 class AssistantSearch(BaseModel):
     metadata: dict[str, Any] | None = None
     graph_id: str | None = None
@@ -123,6 +133,24 @@ async def patch_assistant(
 async def delete_assistant(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
     await assistants.delete(services.pool, principal, assistant_id)
     return Response(status_code=204)
+
+
+@router.post("/{assistant_id}/versions")
+async def list_assistant_versions(
+    assistant_id: str, body: AssistantVersionsSearch, services: ServicesDep, principal: PrincipalDep
+) -> list[dict[str, Any]]:
+    rows = await assistants.versions(
+        services.pool, principal, assistant_id, metadata=body.metadata, limit=body.limit, offset=body.offset
+    )
+    return [assistants.version_json(r) for r in rows]
+
+
+@router.post("/{assistant_id}/latest")
+async def set_latest_assistant_version(
+    assistant_id: str, body: AssistantVersionChange, services: ServicesDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    row = await assistants.set_latest(services.pool, principal, assistant_id, body.version)
+    return assistants.assistant_json(row)
 
 
 @router.get("/{assistant_id}/graph")

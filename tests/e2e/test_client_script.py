@@ -14,7 +14,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from tests.e2e.conftest import KEYS
-from tests.support.client_script import approval_round_trip
+from tests.support.client_script import approval_round_trip, versions_round_trip
 from tests.support.http import free_port
 from tests.support.waiting import eventually
 
@@ -35,8 +35,20 @@ def check(outcome: dict) -> None:
     assert outcome["history_len"] >= 9
 
 
+def check_versions(outcome: dict) -> None:
+    assert outcome["created_version"] == 1
+    assert outcome["listed"] == [(3, "v3"), (2, "v2"), (1, "v1")]
+    assert outcome["listed_metadata"] == {"script": "versions", "stage": "review"}
+    assert outcome["reviewed"] == [3]
+    assert outcome["unmatched"] == 404, "a filter matching no version is a 404, not []"
+    assert outcome["switched"] == (1, "v1", {"script": "versions"})
+    assert outcome["active"] == (1, "v1")
+    assert outcome["later_version"] == 4
+
+
 async def test_the_client_script_passes_against_handrail(base_url):
     check(await approval_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
+    check_versions(await versions_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +90,4 @@ async def langgraph_dev(database_url: str) -> AsyncIterator[str]:
 @pytest.mark.slow
 async def test_the_same_client_script_passes_against_langgraph_dev(langgraph_dev):
     check(await approval_round_trip(get_client(url=langgraph_dev)))
+    check_versions(await versions_round_trip(get_client(url=langgraph_dev)))

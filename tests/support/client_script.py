@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from langgraph_sdk.errors import NotFoundError
+
 REQUEST = {"messages": [{"role": "user", "content": "email alice@example.com a summary of the refund policy"}]}
 
 
@@ -32,4 +34,31 @@ async def approval_round_trip(client: Any) -> dict[str, Any]:
         "final_answer": result["final_answer"],
         "status_done": (await client.threads.get(tid))["status"],
         "history_len": len(history),
+    }
+
+
+async def versions_round_trip(client: Any) -> dict[str, Any]:
+    """Create an assistant, update it twice, list its versions, switch back to the first, update again."""
+    created = await client.assistants.create("agent", name="v1", metadata={"script": "versions"})
+    aid = created["assistant_id"]
+    await client.assistants.update(aid, name="v2")
+    await client.assistants.update(aid, name="v3", metadata={"stage": "review"})
+    listed = await client.assistants.get_versions(aid)
+    reviewed = await client.assistants.get_versions(aid, metadata={"stage": "review"})
+    try:
+        unmatched: Any = await client.assistants.get_versions(aid, metadata={"stage": "nowhere"})
+    except NotFoundError:
+        unmatched = 404
+    switched = await client.assistants.set_latest(aid, 1)
+    active = await client.assistants.get(aid)
+    later = await client.assistants.update(aid, name="v4")
+    return {
+        "created_version": created["version"],
+        "listed": [(v["version"], v["name"]) for v in listed],
+        "listed_metadata": listed[0]["metadata"],
+        "reviewed": [v["version"] for v in reviewed],
+        "unmatched": unmatched,
+        "switched": (switched["version"], switched["name"], switched["metadata"]),
+        "active": (active["version"], active["name"]),
+        "later_version": later["version"],
     }
