@@ -14,7 +14,7 @@ from handrail import prune, state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
 from handrail.api.paging import Limit, LimitQuery, Offset, page
-from handrail.errors import Conflict, NotFound, Unprocessable, first_line
+from handrail.errors import Conflict, InvalidRequest, NotFound, Unprocessable, first_line
 from handrail.runs import repo, service
 from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
@@ -238,6 +238,12 @@ async def update_state(
             checkpoint_id=body.checkpoint_id,
             busy=busy,
         )
+    except KeyError as exc:
+        # A node's routing read a key the state does not have yet (as_node on a thread that never ran).
+        raise InvalidRequest(
+            f"as_node={body.as_node} cannot follow this thread's state: it has no {exc} yet; "
+            "send those values too, or update as an earlier node (omit as_node on a new thread)"
+        ) from exc
     except (InvalidUpdateError, ValueError, TypeError, NotImplementedError) as exc:
         # The graph refused the values (wrong shape, a message it cannot read) or as_node (no such node).
         raise Unprocessable(

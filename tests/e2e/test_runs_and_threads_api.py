@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from langgraph_sdk.errors import NotFoundError
+from langgraph_sdk.errors import BadRequestError, NotFoundError
 
 from tests.e2e.helpers import probe_request, probe_rows, user, wait_for_probe, wait_for_status
 
@@ -137,3 +137,13 @@ async def test_joining_a_thread_stream_follows_its_run_in_flight_to_the_end(alic
         assert parts[-1].data == {"status": "run_done", "run_id": run["run_id"]}
         assert "values" in [p.event for p in parts]
         assert (await alice.runs.get(tid, run["run_id"]))["status"] == "success"
+
+
+async def test_updating_a_fresh_thread_as_a_node_that_needs_more_state_is_a_400_naming_the_key(alice):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+
+        with pytest.raises(BadRequestError, match="'plan'"):
+            await alice.threads.update_state(tid, {"messages": [{"role": "user", "content": "hi"}]}, as_node="plan")
+
+        assert (await alice.threads.get_state(tid))["values"] == {}
