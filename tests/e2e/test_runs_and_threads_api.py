@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 
+import psycopg
 import pytest
+from langgraph_sdk import get_client
 from langgraph_sdk.errors import BadRequestError, NotFoundError
 
+from tests.e2e.conftest import KEYS
 from tests.e2e.helpers import probe_request, probe_rows, user, wait_for_probe, wait_for_status
+from tests.e2e.test_replicas import replicas  # noqa: F401  (the two-replica fixture)
+from tests.support.probe_tools import PROBE_TABLE
 
 BOUND_S = 30
 
@@ -147,3 +152,55 @@ async def test_updating_a_fresh_thread_as_a_node_that_needs_more_state_is_a_400_
             await alice.threads.update_state(tid, {"messages": [{"role": "user", "content": "hi"}]}, as_node="plan")
 
         assert (await alice.threads.get_state(tid))["values"] == {}
+
+
+async def test_prune_keep_latest_leaves_one_checkpoint_and_the_same_state(alice):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create())["thread_id"]
+        await alice.runs.wait(tid, "agent", input=user("what is 6*7"))
+        before = await alice.threads.get_state(tid)
+        assert len(await alice.threads.get_history(tid, limit=50)) > 1
+
+        assert await alice.threads.prune([tid], strategy="keep_latest") == {"pruned_count": 1}
+
+        history = await alice.threads.get_history(tid, limit=50)
+        assert [h["checkpoint_id"] for h in history] == [before["checkpoint_id"]]
+        assert (await alice.threads.get_state(tid))["values"] == before["values"]
+
+
+async def test_prune_delete_removes_the_callers_threads_and_counts_only_those(alice, bob):
+    async with asyncio.timeout(BOUND_S):
+        mine = (await alice.threads.create())["thread_id"]
+        theirs = (await bob.threads.create())["thread_id"]
+
+        assert await alice.threads.prune([mine, theirs]) == {"pruned_count": 1}
+
+        with pytest.raises(NotFoundError):
+            await alice.threads.get(mine)
+        assert (await bob.threads.get(theirs))["thread_id"] == theirs
+
+
+async def test_a_run_streamed_and_cancelled_through_the_api_only_replica_settles_promptly(replicas):  # noqa: F811
+    executing, api_only, _, dsn = replicas
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute(PROBE_TABLE)
+    via_b = get_client(url=api_only, api_key=KEYS["alice"])
+    async with asyncio.timeout(BOUND_S):
+        tid = (await via_b.threads.create())["thread_id"]
+        parts = via_b.runs.stream(tid, "agent", input=probe_request(("elsewhere", 60)), stream_mode="updates")
+        run_id = None
+        async for part in parts:
+            if part.event == "metadata":
+                run_id = part.data["run_id"]
+            elif part.event == "updates" and "plan" in part.data:
+                break  # execute (the 60 s probe) is next: the run is running on the other replica
+        await parts.aclose()  # type: ignore[attr-defined]
+        assert run_id is not None
+
+        await via_b.runs.cancel(tid, run_id)
+
+        async with asyncio.timeout(5):
+            status = await wait_for_status(via_b, tid, run_id, {"interrupted", "success", "error"})
+        assert status == "interrupted"
+        via_a = get_client(url=executing, api_key=KEYS["alice"])
+        assert (await via_a.runs.get(tid, run_id))["status"] == "interrupted"
