@@ -226,6 +226,14 @@ async def update_state(
         max_input_messages=limits.max_input_messages,
     )
     row = await threads.get_thread(services.pool, principal, thread_id)
+    # A thread that never ran has no graph_id: this server serves one graph, so that is the one. A
+    # graph_id it does not serve (set by hand in the metadata) cannot be edited with another's nodes.
+    graph_id = (row["metadata"] or {}).get("graph_id")
+    if graph_id is not None and graph_id not in services.graphs:
+        raise InvalidRequest(
+            f"thread {thread_id} is for graph {graph_id!r}, which this server does not serve "
+            f"(it serves {', '.join(services.graphs)}); set the thread's metadata graph_id to one of those"
+        )
     async with services.pool.connection() as conn:
         busy = bool(await repo.in_flight(conn, row["thread_id"]))
     try:

@@ -204,3 +204,11 @@ async def test_a_run_streamed_and_cancelled_through_the_api_only_replica_settles
         assert status == "interrupted"
         via_a = get_client(url=executing, api_key=KEYS["alice"])
         assert (await via_a.runs.get(tid, run_id))["status"] == "interrupted"
+
+
+async def test_updating_the_state_of_a_thread_for_a_graph_not_served_is_a_400_naming_it(alice):
+    async with asyncio.timeout(BOUND_S):
+        tid = (await alice.threads.create(metadata={"graph_id": "elsewhere"}))["thread_id"]
+
+        with pytest.raises(BadRequestError, match="'elsewhere'.*serves agent"):
+            await alice.threads.update_state(tid, {"messages": [{"role": "user", "content": "hi"}]})
