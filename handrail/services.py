@@ -24,6 +24,7 @@ from handrail.auth import KeyRing
 from handrail.breakers import shared_breakers
 from handrail.bus import Bus, PostgresBus, RedisBus
 from handrail.cache import AsyncRedisCache
+from handrail.crons import scheduler
 from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
 from handrail.health import Health
@@ -226,6 +227,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 "auth": "dev-mode" if keyring.dev_mode else "api-keys",
             },
         )
+        services.spawn(scheduler(services), name="cron-scheduler")
         try:
             yield services
         finally:

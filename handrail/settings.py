@@ -130,6 +130,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Checkpoints kept per thread once its runs finish (plus fork points); older ones are pruned.",
     )
+    cron_poll_s: float = Field(5.0, gt=0, description="How often each process looks for due crons, in seconds.")
     run_events_retention_s: float = Field(
         86400.0, ge=0, description="A finished run's stream events are kept this long for replay, then pruned."
     )

@@ -70,7 +70,7 @@ async def info(services: ServicesDep) -> dict[str, Any]:
     return {
         "version": __version__,
         "langgraph_py_version": version("langgraph"),
-        "flags": {"assistants": True, "crons": False, "langsmith": False, "langsmith_tracing_replicas": False},
+        "flags": {"assistants": True, "crons": True, "langsmith": False, "langsmith_tracing_replicas": False},
         "host": {"kind": "handrail", "project_id": None, "revision_id": None, "tenant_id": None},
         "handrail": {
             "database": services.database.kind,

@@ -1,0 +1,267 @@
+"""Crons: schedules that create runs, kept in Postgres and fired by a scheduler loop in every process.
+
+A due cron is claimed with FOR UPDATE SKIP LOCKED, so one replica fires it; its next date is computed from
+now, not from the missed date, so a server that was down for several periods fires once when it starts.
+The run is created while the cron row is locked and the new date is committed right after: another replica
+never sees the cron due twice (a crash between the two commits could repeat that one firing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import CroniterBadDateError, croniter
+from psycopg.types.json import Jsonb
+
+from handrail import assistants, threads
+from handrail.auth import Principal
+from handrail.errors import HandrailError, NotFound, Unprocessable
+from handrail.runs.schemas import RunCreate
+
+if TYPE_CHECKING:
+    from handrail.services import Services
+
+logger = logging.getLogger("handrail.crons")
+
+# The RunCreate fields a cron keeps as its payload and replays at every firing.
+PAYLOAD_FIELDS = (
+    "input",
+    "metadata",
+    "config",
+    "context",
+    "webhook",
+    "interrupt_before",
+    "interrupt_after",
+    "stream_mode",
+    "stream_subgraphs",
+    "stream_resumable",
+    "durability",
+    "checkpoint_during",
+    "multitask_strategy",
+)
+_COLUMNS = (
+    "cron_id, assistant_id, thread_id, user_id, schedule, timezone, end_time, payload, metadata, "
+    "on_run_completed, enabled, next_run_date, created_at, updated_at"
+)
+SORTABLE = ("cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at")
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The cron's time zone; an unknown name is the caller's fault, said plainly."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise Unprocessable(f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris' or 'UTC'") from exc
+
+
+def check_schedule(schedule: str) -> None:
+    if not croniter.is_valid(schedule):
+        raise Unprocessable(
+            f"invalid cron schedule {schedule!r}; expected 5 fields (minute hour day month weekday) "
+            "or 6 with seconds last, e.g. '*/5 * * * *'"
+        )
+
+
+def next_date(schedule: str, tz: str | None, after: datetime, end_time: datetime | None) -> datetime | None:
+    """The first firing strictly after `after` in the cron's zone; None once past `end_time`."""
+    try:
+        nxt: datetime = croniter(schedule, after.astimezone(zone(tz))).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise Unprocessable(f"cron schedule {schedule!r} never fires (no such date); check its day and month") from exc
+    if end_time is not None and nxt > end_time:
+        return None
+    return nxt.astimezone(UTC)
+
+
+def cron_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key in ("cron_id", "assistant_id", "thread_id"):
+        out[key] = str(out[key]) if out[key] is not None else None
+    for key in ("end_time", "next_run_date", "created_at", "updated_at"):
+        out[key] = out[key].isoformat() if out[key] is not None else None
+    return out
+
+
+async def create_cron(
+    services: Services, principal: Principal, thread_id: str | None, body: dict[str, Any]
+) -> dict[str, Any]:
+    schedule, tz, end_time = body["schedule"], body.get("timezone") or "UTC", body.get("end_time")
+    check_schedule(schedule)
+    zone(tz)
+    RunCreate(assistant_id=body["assistant_id"], **{k: body[k] for k in PAYLOAD_FIELDS if body.get(k) is not None})
+    assistant = await assistants.resolve(services.pool, principal, body["assistant_id"], list(services.graphs))
+    if thread_id is not None:
+        thread = await threads.get_thread(services.pool, principal, thread_id)
+        tid, on_completed = thread["thread_id"], None
+    else:
+        tid, on_completed = None, body.get("on_run_completed") or "delete"
+    payload = {k: body[k] for k in PAYLOAD_FIELDS if body.get(k) is not None}
+    enabled = body.get("enabled", True) is not False
+    nxt = next_date(schedule, tz, datetime.now(UTC), end_time)
+    async with services.pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                f"INSERT INTO crons (cron_id, assistant_id, thread_id, user_id, schedule, timezone, end_time, payload,"
+                f" metadata, on_run_completed, enabled, next_run_date) VALUES"
+                f" (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+                (
+                    uuid.uuid4(),
+                    assistant["assistant_id"],
+                    tid,
+                    principal.user_id,
+                    schedule,
+                    tz,
+                    end_time,
+                    Jsonb(payload),
+                    Jsonb(body.get("metadata") or {}),
+                    on_completed,
+                    enabled,
+                    nxt,
+                ),
+            )
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+async def get_cron(services: Services, principal: Principal, cron_id: str) -> dict[str, Any]:
+    async with services.pool.connection() as conn:
+        row = await (await conn.execute(f"SELECT {_COLUMNS} FROM crons WHERE cron_id = %s", (cron_id,))).fetchone()
+    if row is None or not principal.owns(row["user_id"]):
+        raise NotFound(f"cron {cron_id} not found")
+    return row
+
+
+async def update_cron(services: Services, principal: Principal, cron_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    row = await get_cron(services, principal, cron_id)
+    schedule = body.get("schedule") or row["schedule"]
+    tz = body.get("timezone") or row["timezone"]
+    check_schedule(schedule)
+    zone(tz)
+    end_time = body["end_time"] if "end_time" in body else row["end_time"]
+    payload = {**row["payload"], **{k: body[k] for k in PAYLOAD_FIELDS if body.get(k) is not None}}
+    RunCreate(assistant_id=str(row["assistant_id"]), **payload)
+    enabled = row["enabled"] if body.get("enabled") is None else bool(body["enabled"])
+    on_completed = row["on_run_completed"]
+    if row["thread_id"] is None and body.get("on_run_completed"):
+        on_completed = body["on_run_completed"]
+    metadata = row["metadata"] if body.get("metadata") is None else body["metadata"]
+    nxt = next_date(schedule, tz, datetime.now(UTC), end_time)
+    async with services.pool.connection() as conn:
+        updated = await (
+            await conn.execute(
+                f"UPDATE crons SET schedule = %s, timezone = %s, end_time = %s, payload = %s, metadata = %s,"
+                f" on_run_completed = %s, enabled = %s, next_run_date = %s, updated_at = now()"
+                f" WHERE cron_id = %s RETURNING {_COLUMNS}",
+                (schedule, tz, end_time, Jsonb(payload), Jsonb(metadata), on_completed, enabled, nxt, cron_id),
+            )
+        ).fetchone()
+    if updated is None:
+        raise NotFound(f"cron {cron_id} not found")
+    return updated
+
+
+async def delete_cron(services: Services, principal: Principal, cron_id: str) -> None:
+    await get_cron(services, principal, cron_id)
+    async with services.pool.connection() as conn:
+        await conn.execute("DELETE FROM crons WHERE cron_id = %s", (cron_id,))
+
+
+async def search_crons(
+    services: Services,
+    principal: Principal,
+    *,
+    assistant_id: str | None = None,
+    thread_id: str | None = None,
+    enabled: bool | None = None,
+    metadata: dict[str, Any] | None = None,
+    limit: int = 10,
+    offset: int = 0,
+    sort_by: str = "created_at",
+    sort_order: str = "desc",
+) -> tuple[list[dict[str, Any]], int]:
+    where: list[str] = ["TRUE"]
+    args: list[Any] = []
+    if not principal.is_admin:
+        where.append("user_id = %s")
+        args.append(principal.user_id)
+    if assistant_id is not None:
+        assistant = await assistants.resolve(services.pool, principal, assistant_id, list(services.graphs))
+        where.append("assistant_id = %s")
+        args.append(assistant["assistant_id"])
+    if thread_id is not None:
+        where.append("thread_id = %s")
+        args.append(threads.parse_new_id(thread_id))
+    if enabled is not None:
+        where.append("enabled = %s")
+        args.append(enabled)
+    if metadata:
+        where.append("metadata @> %s")
+        args.append(Jsonb(metadata))
+    if sort_by not in SORTABLE:
+        raise Unprocessable(f"cannot sort crons by {sort_by!r}; use one of {', '.join(SORTABLE)}")
+    order = "ASC" if sort_order == "asc" else "DESC"
+    cond = " AND ".join(where)
+    async with services.pool.connection() as conn:
+        total = await (await conn.execute(f"SELECT count(*) AS n FROM crons WHERE {cond}", args)).fetchone()
+        rows = await (
+            await conn.execute(
+                f"SELECT {_COLUMNS} FROM crons WHERE {cond} ORDER BY {sort_by} {order}, cron_id LIMIT %s OFFSET %s",
+                [*args, limit, offset],
+            )
+        ).fetchall()
+    return rows, int(total["n"]) if total else 0
+
+
+_CLAIM = f"""
+SELECT {_COLUMNS} FROM crons
+WHERE enabled AND next_run_date <= now()
+ORDER BY next_run_date LIMIT 1 FOR UPDATE SKIP LOCKED
+"""
+
+
+async def fire_due(services: Services) -> int:
+    """Every cron due now, each fired once; returns how many runs were created."""
+    from handrail.runs.service import create_run  # it imports handrail.services, which starts this loop
+
+    fired = 0
+    while True:
+        async with services.pool.connection() as conn, conn.transaction():
+            row = await (await conn.execute(_CLAIM)).fetchone()
+            if row is None:
+                return fired
+            now = datetime.now(UTC)
+            if row["end_time"] is None or row["end_time"] > now:
+                body = RunCreate(
+                    assistant_id=str(row["assistant_id"]),
+                    on_completion=row["on_run_completed"] if row["thread_id"] is None else None,
+                    **row["payload"],
+                )
+                owner = Principal(user_id=row["user_id"])
+                thread_id = str(row["thread_id"]) if row["thread_id"] is not None else None
+                try:
+                    run = await create_run(services, owner, thread_id, body)
+                except HandrailError:
+                    logger.exception("cron.fire_failed", extra={"cron_id": str(row["cron_id"])})
+                else:
+                    fired += 1
+                    logger.info("cron.fired", extra={"cron_id": str(row["cron_id"]), "run_id": str(run["run_id"])})
+            nxt = next_date(row["schedule"], row["timezone"], now, row["end_time"])
+            await conn.execute(
+                "UPDATE crons SET next_run_date = %s, updated_at = now() WHERE cron_id = %s", (nxt, row["cron_id"])
+            )
+
+
+async def scheduler(services: Services) -> None:
+    """This process's cron loop: a pass every CRON_POLL_S; a failed pass is logged and the next one tries again."""
+    while True:
+        try:
+            await fire_due(services)
+        except Exception:
+            logger.exception("cron.pass_failed")
+        await asyncio.sleep(services.settings.cron_poll_s)
