@@ -104,6 +104,7 @@ async def test_crons_are_created_searched_counted_updated_and_deleted(replicas):
     stateless = await alice.crons.create("agent", schedule="*/5 * * * *", input=user("hi"), timezone="Europe/Paris")
     on_thread = await alice.crons.create_for_thread(tid, "agent", schedule=YEARLY, input=user("hi"))
 
+    assert (await alice.http.get("/info"))["flags"]["crons"] is True
     assert stateless["thread_id"] is None and stateless["on_run_completed"] == "delete"
     assert stateless["timezone"] == "Europe/Paris" and stateless["enabled"] is True
     assert stateless["next_run_date"] is not None and stateless["payload"]["input"] == user("hi")
