@@ -14,7 +14,7 @@ from handrail.api.limits import check_messages
 from handrail.api.paging import LimitQuery, OffsetQuery
 from handrail.api.screening import screen_input
 from handrail.auth import Principal
-from handrail.errors import Conflict, InvalidRequest, Unprocessable
+from handrail.errors import InvalidRequest, Unprocessable
 from handrail.runs import event_log, repo, service
 from handrail.runs.schemas import RunCreate, require_modes_known
 from handrail.services import Services
@@ -145,12 +145,7 @@ async def get_run(thread_id: str, run_id: str, services: ServicesDep, principal:
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
 async def delete_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> Response:
-    run = await repo.get_run(services.pool, principal, thread_id, run_id)
-    if run["status"] in repo.IN_FLIGHT:
-        raise Conflict(f"run {run_id} is {run['status']}; cancel it before deleting it")
-    async with services.pool.connection() as conn, conn.transaction():
-        await event_log.materialize_dependents(conn, run["run_id"])
-        await conn.execute("DELETE FROM runs WHERE run_id = %s", (run["run_id"],))
+    await service.delete_run(services, principal, thread_id, run_id)
     return Response(status_code=204)
 
 

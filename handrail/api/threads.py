@@ -10,15 +10,14 @@ from fastapi.responses import StreamingResponse
 from langgraph.errors import InvalidUpdateError
 from pydantic import BaseModel, Field, field_validator
 
-from handrail import prune, state, threads
+from handrail import state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
 from handrail.api.paging import Limit, LimitQuery, Offset, page
-from handrail.errors import Conflict, InvalidRequest, NotFound, Unprocessable, first_line
+from handrail.errors import Conflict, InvalidRequest, Unprocessable, first_line
 from handrail.runs import repo, service
 from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
-from handrail.services import delete_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -131,23 +130,8 @@ class ThreadPrune(BaseModel):
 
 @router.post("/prune")
 async def prune_threads(body: ThreadPrune, services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
-    """LangGraph's prune. Threads that are not the caller's, or that have a run in flight, are skipped
-    (not counted): a prune never races a run. `keep_latest` keeps the latest checkpoint, fork points
-    and branch tips, as the background pruner does with CHECKPOINTS_KEEP."""
-    pruned = 0
-    for thread_id in dict.fromkeys(str(t) for t in body.thread_ids):
-        try:
-            row = await threads.get_thread(services.pool, principal, thread_id)
-        except NotFound:
-            continue
-        async with services.pool.connection() as conn:
-            if await repo.in_flight(conn, row["thread_id"]):
-                continue
-        if body.strategy == "delete":
-            await delete_thread(services, thread_id)
-        else:
-            await prune.prune_thread(services.pool, thread_id, keep=1)
-        pruned += 1
+    """LangGraph's prune: `delete`, or `keep_latest` (the threads stay, with their latest state)."""
+    pruned = await service.prune_threads(services, principal, [str(t) for t in body.thread_ids], body.strategy)
     return {"pruned_count": pruned}
 
 

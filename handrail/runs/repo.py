@@ -190,6 +190,10 @@ async def in_flight(conn: AsyncConnection[DictRow], thread_id: uuid.UUID) -> lis
     ).fetchall()
 
 
+async def delete_run(conn: AsyncConnection[DictRow], run_id: uuid.UUID) -> None:
+    await conn.execute("DELETE FROM runs WHERE run_id = %s", (run_id,))
+
+
 async def in_flight_of(pool: Pool, owner: str | None, statuses: tuple[str, ...]) -> list[dict[str, Any]]:
     """Runs in these states (pending and/or running) of one user, or of every user when `owner` is None."""
     sql = "SELECT run_id, thread_id, status FROM runs WHERE status = ANY(%s)"

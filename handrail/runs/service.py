@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from graph.context import LimitError
 from guardrails.audit_event import SPEND_REFUSED, AuditEvent
-from handrail import approvals, assistants, audit, threads, tracing
+from handrail import approvals, assistants, audit, prune, threads, tracing
 from handrail.auth import Principal
 from handrail.errors import (
     Conflict,
@@ -404,6 +404,37 @@ async def cancel_run(
         raise NotFound(f"run {run_id} is {run['status']}; only pending or running runs can be cancelled")
     await _cancel(services, run, action)
     return run
+
+
+async def delete_run(services: Services, principal: Principal, thread_id: str, run_id: str) -> None:
+    """A finished run and its events (409 while it is pending or running: cancel it first)."""
+    run = await repo.get_run(services.pool, principal, thread_id, run_id)
+    if run["status"] in repo.IN_FLIGHT:
+        raise Conflict(f"run {run_id} is {run['status']}; cancel it before deleting it")
+    async with services.pool.connection() as conn, conn.transaction():
+        await event_log.materialize_dependents(conn, run["run_id"])
+        await repo.delete_run(conn, run["run_id"])
+
+
+async def prune_threads(services: Services, principal: Principal, thread_ids: list[str], strategy: str) -> int:
+    """LangGraph's prune: `delete` the threads, or `keep_latest` (all but the latest checkpoint, fork
+    points and branch tips, as the background pruner does with CHECKPOINTS_KEEP). Threads that are not
+    the caller's, or that have a run in flight, are skipped and not counted: a prune never races a run."""
+    pruned = 0
+    for thread_id in dict.fromkeys(thread_ids):
+        try:
+            row = await threads.get_thread(services.pool, principal, thread_id)
+        except NotFound:
+            continue
+        async with services.pool.connection() as conn:
+            if await repo.in_flight(conn, row["thread_id"]):
+                continue
+        if strategy == "delete":
+            await delete_thread(services, thread_id)
+        else:
+            await prune.prune_thread(services.pool, thread_id, keep=1)
+        pruned += 1
+    return pruned
 
 
 async def cancel_runs(services: Services, principal: Principal, status: str, action: str) -> int:
