@@ -14,7 +14,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from tests.e2e.conftest import KEYS
-from tests.support.client_script import approval_round_trip, versions_round_trip
+from tests.support.client_script import approval_round_trip, runs_and_threads, versions_round_trip
 from tests.support.http import free_port
 from tests.support.waiting import eventually
 
@@ -46,9 +46,14 @@ def check_versions(outcome: dict) -> None:
     assert outcome["later_version"] == 4
 
 
+def check_runs_and_threads(outcome: dict) -> None:
+    assert outcome == {"run_status": "success", "cancel_finished": 404, "busy_thread_after_delete": 404}
+
+
 async def test_the_client_script_passes_against_handrail(base_url):
     check(await approval_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
     check_versions(await versions_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
+    check_runs_and_threads(await runs_and_threads(get_client(url=base_url, api_key=KEYS["alice"])))
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +96,4 @@ async def langgraph_dev(database_url: str) -> AsyncIterator[str]:
 async def test_the_same_client_script_passes_against_langgraph_dev(langgraph_dev):
     check(await approval_round_trip(get_client(url=langgraph_dev)))
     check_versions(await versions_round_trip(get_client(url=langgraph_dev)))
+    check_runs_and_threads(await runs_and_threads(get_client(url=langgraph_dev)))

@@ -62,3 +62,28 @@ async def versions_round_trip(client: Any) -> dict[str, Any]:
         "active": (active["version"], active["name"]),
         "later_version": later["version"],
     }
+
+
+async def runs_and_threads(client: Any) -> dict[str, Any]:
+    """Cancel a finished run, cancel by status with nothing in flight, delete a thread with a run just queued."""
+    done = (await client.threads.create())["thread_id"]
+    run = await client.runs.create(done, "agent", input={"messages": [{"role": "user", "content": "what is 6*7"}]})
+    await client.runs.join(done, run["run_id"])
+    try:
+        await client.runs.cancel(done, run["run_id"])
+        cancel_finished: int | str = "cancelled"
+    except NotFoundError:
+        cancel_finished = 404
+    busy = (await client.threads.create())["thread_id"]
+    await client.runs.create(busy, "agent", input=REQUEST)
+    await client.threads.delete(busy)
+    try:
+        await client.threads.get(busy)
+        deleted: int | str = "still there"
+    except NotFoundError:
+        deleted = 404
+    return {
+        "run_status": (await client.runs.get(done, run["run_id"]))["status"],
+        "cancel_finished": cancel_finished,
+        "busy_thread_after_delete": deleted,
+    }
