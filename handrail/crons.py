@@ -2,8 +2,8 @@
 
 A due cron is claimed with FOR UPDATE SKIP LOCKED, so one replica fires it; its next date is computed from
 now, not from the missed date, so a server that was down for several periods fires once when it starts.
-The run is created while the cron row is locked and the new date is committed right after: another replica
-never sees the cron due twice (a crash between the two commits could repeat that one firing).
+The run (with a stateless cron's thread) is inserted in the transaction that claims the cron and advances
+its date, so the firing and the new date commit together: a crash, or a failed update, fires nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from handrail import assistants, threads
@@ -227,34 +228,56 @@ ORDER BY next_run_date LIMIT 1 FOR UPDATE SKIP LOCKED
 
 async def fire_due(services: Services) -> int:
     """Every cron due now, each fired once; returns how many runs were created."""
-    from handrail.runs.service import create_run  # it imports handrail.services, which starts this loop
+    from handrail.runs import service as run_service  # it imports handrail.services, which starts this loop
 
     fired = 0
     while True:
-        async with services.pool.connection() as conn, conn.transaction():
-            row = await (await conn.execute(_CLAIM)).fetchone()
-            if row is None:
-                return fired
-            now = datetime.now(UTC)
-            if row["end_time"] is None or row["end_time"] > now:
-                body = RunCreate(
-                    assistant_id=str(row["assistant_id"]),
-                    on_completion=row["on_run_completed"] if row["thread_id"] is None else None,
-                    **row["payload"],
+        async with services.pool.connection() as conn:
+            async with conn.transaction():
+                row = await (await conn.execute(_CLAIM)).fetchone()
+                if row is None:
+                    return fired
+                now = datetime.now(UTC)
+                queued = None
+                if row["end_time"] is None or row["end_time"] > now:
+                    queued = await _fire(conn, services, row)
+                nxt = next_date(row["schedule"], row["timezone"], now, row["end_time"])
+                await conn.execute(
+                    "UPDATE crons SET next_run_date = %s, updated_at = now() WHERE cron_id = %s",
+                    (nxt, row["cron_id"]),
                 )
-                owner = Principal(user_id=row["user_id"])
-                thread_id = str(row["thread_id"]) if row["thread_id"] is not None else None
-                try:
-                    run = await create_run(services, owner, thread_id, body)
-                except HandrailError:
-                    logger.exception("cron.fire_failed", extra={"cron_id": str(row["cron_id"])})
-                else:
-                    fired += 1
-                    logger.info("cron.fired", extra={"cron_id": str(row["cron_id"]), "run_id": str(run["run_id"])})
-            nxt = next_date(row["schedule"], row["timezone"], now, row["end_time"])
-            await conn.execute(
-                "UPDATE crons SET next_run_date = %s, updated_at = now() WHERE cron_id = %s", (nxt, row["cron_id"])
-            )
+        if queued is not None:  # committed: now the workers may look for it
+            run, cancelled_running = queued
+            fired += 1
+            await run_service.announce_run(services, cancelled_running=cancelled_running)
+            logger.info("cron.fired", extra={"cron_id": str(row["cron_id"]), "run_id": str(run["run_id"])})
+
+
+async def _fire(
+    conn: AsyncConnection[Any], services: Services, row: dict[str, Any]
+) -> tuple[dict[str, Any], bool] | None:
+    """Insert the cron's run in the claim's transaction, so it commits with the advanced date or not at all.
+    A run that cannot be created (its assistant deleted, its thread busy and the strategy `reject`) is
+    logged and leaves nothing behind (a savepoint): the date still advances."""
+    from handrail.runs import service as run_service
+
+    owner = Principal(user_id=row["user_id"])
+    stateless = row["thread_id"] is None
+    try:
+        body = RunCreate(
+            assistant_id=str(row["assistant_id"]),
+            on_completion=row["on_run_completed"] if stateless else None,
+            **row["payload"],
+        )
+        draft = await run_service.prepare_run(services, owner, None if stateless else str(row["thread_id"]), body)
+        tid = uuid.uuid4() if stateless else row["thread_id"]
+        temporary = stateless and body.on_completion != "keep"
+        fields = run_service.on_thread(services, draft, tid, user_id=owner.user_id, temporary=temporary)
+        async with conn.transaction():
+            return await run_service.queue_run_in(conn, services, fields, new_thread=stateless)
+    except HandrailError:
+        logger.exception("cron.fire_failed", extra={"cron_id": str(row["cron_id"])})
+        return None
 
 
 async def scheduler(services: Services) -> None:

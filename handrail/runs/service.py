@@ -60,35 +60,9 @@ async def create_run(
     A resume decides one approval (`approval_id`, or the thread's pending one) in the same transaction
     that queues the run, so a decision and the run that carries it out exist together or not at all.
     """
-    settings = services.settings
-    # Budgets refuse new work before anything is read or written. A resume (an approval's decision, an
-    # expiry) finishes a paused run instead: whether budgets stop it is decided where resumes are made.
     resuming = approval_id is not None or (body.command is not None and body.command.resume is not None)
-    if services.spend is not None and not resuming:
-        try:
-            await admit_run(services.spend, settings, principal.user_id)
-        except (UserBudgetExceeded, SpendBreakerOpen) as exc:
-            refusal = AuditEvent(
-                kind=SPEND_REFUSED,
-                actor=principal.user_id,
-                thread_id=thread_id,
-                outcome="refused",
-                detail=exc.body_extra or {},
-            )
-            await audit.record(services.pool, refusal)
-            raise
-    try:
-        assistant = await assistants.resolve(services.pool, principal, body.assistant_id, list(services.graphs))
-    except NotFound as exc:
-        raise NotFound(f"{exc}. Thread or assistant not found.") from exc
-    if body.webhook:
-        check_webhook_url(body.webhook, allow_private=settings.webhook_allow_private)
-    kwargs = body.normalised(settings.default_durability)
-    if final_only and not body.stream_resumable:
-        kwargs["record"] = FINAL_ONLY
-    command = kwargs["command"] or {}
-    refuse_review_bypass(values=command.get("update"), goto=command.get("goto"))
-    check_limits(services, {**assistant["context"], **kwargs["context"]})
+    draft = await prepare_run(services, principal, thread_id, body, resuming=resuming, final_only=final_only)
+    command = draft["kwargs"]["command"] or {}
     temporary = False
     thread: dict[str, Any] | None = None  # stateless: created in the run's own transaction
     # Enqueueing on an existing thread needs nothing from the thread but its owner: that statement
@@ -104,31 +78,10 @@ async def create_run(
     else:  # (a malformed id too: the thread's own rules say 404, or 422 when asked to create it)
         thread = await _thread(services, principal, thread_id, body)
         tid = thread["thread_id"]
-    metadata = {
-        **assistant["metadata"],
-        **(body.metadata or {}),
-        "graph_id": assistant["graph_id"],
-        "assistant_id": str(assistant["assistant_id"]),
-    }
-    metadata.pop("created_by", None)
-    kwargs["config"] = _merge_config(assistant["config"], kwargs["config"])
-    kwargs["context"] = {**assistant["context"], **kwargs["context"]}
-    run_id = uuid.uuid4()
-    if services.tracer is not None:  # a new turn: its own trace (a resume takes the paused run's, below)
-        metadata |= services.tracer.metadata(services.tracer.trace_id(tid, run_id))
-    fields: dict[str, Any] = {
-        "run_id": run_id,
-        "thread_id": tid,
-        "assistant_id": assistant["assistant_id"],
-        "user_id": thread["user_id"] if thread is not None else principal.user_id,
-        "metadata": metadata,
-        "kwargs": kwargs,
-        "multitask_strategy": body.multitask_strategy,
-        "webhook": body.webhook,
-        "temporary": temporary,
-        "after_seconds": body.after_seconds,
-    }
-    marks = {"graph_id": assistant["graph_id"], "assistant_id": str(assistant["assistant_id"])}
+    user_id = thread["user_id"] if thread is not None else principal.user_id
+    fields = on_thread(services, draft, tid, user_id=user_id, temporary=temporary)
+    metadata = fields["metadata"]
+    marks = thread_marks(fields)
     if thread is None and thread_id is not None:  # the enqueue-only path
         # Nothing to decide about the runs already there: one statement (see repo.enqueue_run).
         run = await _enqueue(services, principal, marks, fields)
@@ -180,6 +133,119 @@ async def create_run(
     if nudge is None:
         await services.bus.publish("runs")
     return run
+
+
+async def prepare_run(
+    services: Services,
+    principal: Principal,
+    thread_id: str | None,
+    body: RunCreate,
+    *,
+    resuming: bool = False,
+    final_only: bool = False,
+) -> dict[str, Any]:
+    """A new run's fields that do not depend on its thread, checked (budgets, assistant, webhook, review
+    bypass, limits) and normalised, with a fresh run_id; it reads but writes nothing except a refusal's
+    audit record. `on_thread` completes them once the thread is known. Raises as create_run does."""
+    settings = services.settings
+    # Budgets refuse new work before anything is read or written. A resume (an approval's decision, an
+    # expiry) finishes a paused run instead: whether budgets stop it is decided where resumes are made.
+    if services.spend is not None and not resuming:
+        try:
+            await admit_run(services.spend, settings, principal.user_id)
+        except (UserBudgetExceeded, SpendBreakerOpen) as exc:
+            refusal = AuditEvent(
+                kind=SPEND_REFUSED,
+                actor=principal.user_id,
+                thread_id=thread_id,
+                outcome="refused",
+                detail=exc.body_extra or {},
+            )
+            await audit.record(services.pool, refusal)
+            raise
+    try:
+        assistant = await assistants.resolve(services.pool, principal, body.assistant_id, list(services.graphs))
+    except NotFound as exc:
+        raise NotFound(f"{exc}. Thread or assistant not found.") from exc
+    if body.webhook:
+        check_webhook_url(body.webhook, allow_private=settings.webhook_allow_private)
+    kwargs = body.normalised(settings.default_durability)
+    if final_only and not body.stream_resumable:
+        kwargs["record"] = FINAL_ONLY
+    command = kwargs["command"] or {}
+    refuse_review_bypass(values=command.get("update"), goto=command.get("goto"))
+    check_limits(services, {**assistant["context"], **kwargs["context"]})
+    metadata = {
+        **assistant["metadata"],
+        **(body.metadata or {}),
+        "graph_id": assistant["graph_id"],
+        "assistant_id": str(assistant["assistant_id"]),
+    }
+    metadata.pop("created_by", None)
+    kwargs["config"] = _merge_config(assistant["config"], kwargs["config"])
+    kwargs["context"] = {**assistant["context"], **kwargs["context"]}
+    return {
+        "run_id": uuid.uuid4(),
+        "assistant_id": assistant["assistant_id"],
+        "metadata": metadata,
+        "kwargs": kwargs,
+        "multitask_strategy": body.multitask_strategy,
+        "webhook": body.webhook,
+        "after_seconds": body.after_seconds,
+    }
+
+
+def on_thread(
+    services: Services, draft: dict[str, Any], tid: uuid.UUID, *, user_id: str, temporary: bool
+) -> dict[str, Any]:
+    """`prepare_run`'s fields placed on thread `tid`: what `repo.insert_run` takes."""
+    metadata = draft["metadata"]
+    if services.tracer is not None:  # a new turn: its own trace (a resume takes the paused run's)
+        metadata = metadata | services.tracer.metadata(services.tracer.trace_id(tid, draft["run_id"]))
+    return draft | {"thread_id": tid, "user_id": user_id, "temporary": temporary, "metadata": metadata}
+
+
+def thread_marks(fields: dict[str, Any]) -> dict[str, Any]:
+    """What a run writes into its thread's metadata: which graph and assistant the thread runs."""
+    return {"graph_id": fields["metadata"]["graph_id"], "assistant_id": fields["metadata"]["assistant_id"]}
+
+
+async def queue_run_in(
+    conn: AsyncConnection[Any], services: Services, fields: dict[str, Any], *, new_thread: bool
+) -> tuple[dict[str, Any], bool]:
+    """Insert a run (no resume) inside the caller's transaction, with its fresh thread when `new_thread`,
+    applying its multitask strategy and marking the thread busy, as create_run does; the workers' nudge
+    rides on the commit on the Postgres bus, else the caller sends `announce_run` after committing.
+    Returns the run and whether a running run was asked to cancel."""
+    tid = fields["thread_id"]
+    if new_thread:
+        created = await threads.insert_thread(conn, fields["user_id"], tid, {})
+        assert created is not None, "a fresh uuid4 cannot collide"
+    locked = await (
+        await conn.execute("SELECT user_id FROM threads WHERE thread_id = %s FOR UPDATE", (tid,))
+    ).fetchone()
+    if locked is None:
+        raise NotFound(f"thread {tid} not found")
+    busy = await repo.in_flight(conn, tid)
+    cancelled_running = False
+    if busy:
+        cancelled_running = await _apply_multitask(conn, tid, busy, fields["multitask_strategy"])
+    run = await repo.insert_run(conn, **(fields | {"user_id": locked["user_id"] or fields["user_id"]}))
+    await conn.execute(
+        "UPDATE threads SET status = 'busy', metadata = metadata || %s, updated_at = now() WHERE thread_id = %s",
+        (Jsonb(thread_marks(fields)), tid),
+    )
+    if (nudge := services.bus.sql_notify("runs")) is not None:
+        await conn.execute("SELECT pg_notify(%s, %s)", nudge)
+    return run, cancelled_running
+
+
+async def announce_run(services: Services, *, cancelled_running: bool) -> None:
+    """After `queue_run_in`'s transaction commits: the nudges its commit did not carry."""
+    if cancelled_running:
+        await services.bus.publish("cancel")
+    if services.bus.sql_notify("runs") is None:
+        await services.bus.publish("runs")
 
 
 async def _paused_trace(conn: AsyncConnection[Any], paused_run_id: object) -> dict[str, Any]:

@@ -240,3 +240,61 @@ async def test_a_cron_missed_for_several_periods_while_down_fires_once_on_start(
 
         assert run["status"] == "success"
         assert after["next_run_date"] == cron["next_run_date"]  # the next one to come, not a missed one
+
+
+async def count_threads(dsn: str) -> int:
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        row = await (await conn.execute("SELECT count(*) FROM threads")).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_a_firing_whose_date_cannot_advance_commits_no_run(replicas):
+    """The run (and a stateless cron's thread) and the next date commit together: when advancing the date
+    fails, no run is left behind, however many passes retry it; once it can advance, the cron fires once."""
+    _, b, dsn = replicas
+    tag = uuid.uuid4().hex
+    cron = await client(b).crons.create("agent", schedule=YEARLY, input=user("what is 6*7"), metadata={"tag": tag})
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        await conn.execute(
+            "CREATE OR REPLACE FUNCTION refuse_cron_advance() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'next_run_date of cron % may not advance', OLD.cron_id; END $$"
+        )
+        await conn.execute(
+            "CREATE TRIGGER refuse_cron_advance BEFORE UPDATE ON crons FOR EACH ROW"
+            f" WHEN (OLD.cron_id = '{cron['cron_id']}' AND NEW.next_run_date > now())"
+            " EXECUTE FUNCTION refuse_cron_advance()"
+        )
+    try:
+        threads_before = await count_threads(dsn)
+        await make_due(dsn, cron["cron_id"])
+        await asyncio.sleep(SETTLE_S)  # several passes of both schedulers, each failing to advance the date
+
+        assert await runs_tagged(dsn, tag) == []
+        assert await count_threads(dsn) == threads_before
+    finally:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+            await conn.execute("DROP TRIGGER refuse_cron_advance ON crons")
+    run = await fired_once(dsn, tag)
+    assert run["status"] == "success"
+
+
+async def test_a_firing_whose_run_cannot_be_created_still_advances_the_date(replicas, caplog):
+    _, b, dsn = replicas
+    alice = client(b)
+    tag = uuid.uuid4().hex
+    assistant = await alice.assistants.create("agent")
+    cron = await alice.crons.create(assistant["assistant_id"], schedule=YEARLY, input=user("hi"), metadata={"tag": tag})
+    await alice.assistants.delete(assistant["assistant_id"])
+
+    await make_due(dsn, cron["cron_id"])
+
+    async def advanced() -> bool:
+        row = await alice.http.get(f"/runs/crons/{cron['cron_id']}")
+        return bool(row["next_run_date"] == cron["next_run_date"])
+
+    await eventually(advanced, within_s=10)
+    assert await runs_tagged(dsn, tag) == []
+    failed = [r for r in caplog.records if r.getMessage() == "cron.fire_failed"]
+    assert any(getattr(r, "cron_id", None) == cron["cron_id"] for r in failed)
+    await alice.crons.delete(cron["cron_id"])
