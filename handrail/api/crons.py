@@ -18,10 +18,26 @@ router = APIRouter(tags=["crons"])
 SortBy = Literal["cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"]
 
 
-class CronCreate(BaseModel):
-    """A schedule and the run it creates. Unknown fields are tolerated, as the SDK sends some."""
+class _RunFields(BaseModel):
+    """What each firing's run is made with; shared by a cron's creation and its updates."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # unknown fields are tolerated, as the SDK sends some
+
+    input: dict[str, Any] | list[Any] | None = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: Literal["*"] | list[str] | None = None
+    interrupt_after: Literal["*"] | list[str] | None = None
+    stream_mode: str | list[str] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+class CronCreate(_RunFields):
+    """A schedule and the run it creates."""
 
     assistant_id: str = Field(description="Assistant UUID, or a graph id such as `agent`.")
     schedule: str = Field(description="Cron expression: 5 fields, or 6 with seconds last.")
@@ -31,40 +47,16 @@ class CronCreate(BaseModel):
     on_run_completed: Literal["delete", "keep"] | None = Field(
         None, description="Stateless crons: delete (default) or keep each firing's thread."
     )
-    input: dict[str, Any] | list[Any] | None = None
-    metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    webhook: str | None = None
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
-    stream_mode: str | list[str] | None = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
     checkpoint_during: bool | None = None
     multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"] | None = None
 
 
-class CronPatch(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
+class CronPatch(_RunFields):
     schedule: str | None = None
     timezone: str | None = None
     end_time: datetime | None = None
     enabled: bool | None = None
     on_run_completed: Literal["delete", "keep"] | None = None
-    input: dict[str, Any] | list[Any] | None = None
-    metadata: dict[str, Any] | None = None
-    config: dict[str, Any] | None = None
-    context: dict[str, Any] | None = None
-    webhook: str | None = None
-    interrupt_before: Literal["*"] | list[str] | None = None
-    interrupt_after: Literal["*"] | list[str] | None = None
-    stream_mode: str | list[str] | None = None
-    stream_subgraphs: bool | None = None
-    stream_resumable: bool | None = None
-    durability: Literal["sync", "async", "exit"] | None = None
 
 
 class CronSearch(BaseModel):
