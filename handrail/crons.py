@@ -94,14 +94,14 @@ async def create_cron(
     schedule, tz, end_time = body["schedule"], body.get("timezone") or "UTC", body.get("end_time")
     check_schedule(schedule)
     zone(tz)
-    RunCreate(assistant_id=body["assistant_id"], **{k: body[k] for k in PAYLOAD_FIELDS if body.get(k) is not None})
+    payload = {k: body[k] for k in PAYLOAD_FIELDS if body.get(k) is not None}
+    RunCreate(assistant_id=body["assistant_id"], **payload)
     assistant = await assistants.resolve(services.pool, principal, body["assistant_id"], list(services.graphs))
     if thread_id is not None:
         thread = await threads.get_thread(services.pool, principal, thread_id)
         tid, on_completed = thread["thread_id"], None
     else:
         tid, on_completed = None, body.get("on_run_completed") or "delete"
-    payload = {k: body[k] for k in PAYLOAD_FIELDS if body.get(k) is not None}
     enabled = body.get("enabled", True) is not False
     nxt = next_date(schedule, tz, datetime.now(UTC), end_time)
     async with services.pool.connection() as conn:

@@ -99,6 +99,7 @@ async def tool_verdict(deps: AgentDeps, state: AgentState, ctx: RunContext, pend
     intended = state.get("intended")
     if intended is None:  # a thread from before first plans were recorded: its current plan
         intended = [s["tool"] for s in state["plan"]]
+    tainted = state.get("tainted", False)
     return tool_policy.check(
         spec.name,
         pending["args"],
@@ -106,8 +107,9 @@ async def tool_verdict(deps: AgentDeps, state: AgentState, ctx: RunContext, pend
         allowed=ctx.tools_enabled,
         switched_off=await switches.disabled(spec.name) if switches is not None else None,
         intended=intended,
-        tainted=state.get("tainted", False),
-        user_texts=user_texts(state["messages"]),
+        tainted=tainted,
+        # Read only after a tainted tool output, the one case the policy looks at them: not on every call.
+        user_texts=user_texts(state["messages"]) if tainted else (),
     )
 
 

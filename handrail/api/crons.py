@@ -70,6 +70,15 @@ class CronSearch(BaseModel):
     sort_order: Literal["asc", "desc"] = "desc"
     select: list[str] | None = None
 
+    def filters(self) -> dict[str, Any]:
+        """What selects the crons, shared by search and count (paging and sorting are search's own)."""
+        return {
+            "assistant_id": self.assistant_id,
+            "thread_id": self.thread_id,
+            "enabled": self.enabled,
+            "metadata": self.metadata,
+        }
+
 
 @router.post("/runs/crons")
 async def create_stateless_cron(body: CronCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
@@ -94,10 +103,7 @@ async def search_crons(
     rows, total = await crons.search_crons(
         services,
         principal,
-        assistant_id=body.assistant_id,
-        thread_id=body.thread_id,
-        enabled=body.enabled,
-        metadata=body.metadata,
+        **body.filters(),
         limit=body.limit,
         offset=body.offset,
         sort_by=body.sort_by,
@@ -111,15 +117,7 @@ async def count_crons(
     services: ServicesDep, principal: PrincipalDep, body: Annotated[CronSearch | None, Body()] = None
 ) -> int:
     body = body or CronSearch()
-    _, total = await crons.search_crons(
-        services,
-        principal,
-        assistant_id=body.assistant_id,
-        thread_id=body.thread_id,
-        enabled=body.enabled,
-        metadata=body.metadata,
-        limit=1,
-    )
+    _, total = await crons.search_crons(services, principal, **body.filters(), limit=1)
     return total
 
 

@@ -46,15 +46,12 @@ async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any] | JSONR
 
 
 def degradations(services: Services) -> list[str]:
-    """This process's degradations (handrail/health.py), then the breakers and the tool cache, read from the
-    objects that own them when this build has them."""
+    """This process's degradations (handrail/health.py), then the open breakers and the tool cache, read
+    from the objects that own them."""
     reasons = list(services.bus.health.reasons())
-    if (model_breakers := getattr(services, "breakers", None)) is not None:
-        reasons += [f"model breaker open: {name}" for name in model_breakers.open_breakers()]
-    if (tool_breakers := getattr(services, "tool_breakers", None)) is not None:
-        reasons += [f"tool breaker open: {name}" for name in tool_breakers.open_tool_breakers()]
-    cache = getattr(services, "tool_cache", None)
-    if cache is not None and (why := cache.cache_degraded()) is not None:
+    reasons += [f"model breaker open: {name}" for name in services.breakers.open_breakers()]
+    reasons += [f"tool breaker open: {name}" for name in services.tool_breakers.open_tool_breakers()]
+    if services.tool_cache is not None and (why := services.tool_cache.cache_degraded()) is not None:
         reasons.append(f"tool cache: {why}")
     return reasons
 
