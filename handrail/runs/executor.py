@@ -19,8 +19,9 @@ from handrail.logs import run_id_var, thread_id_var, trace_id_var
 from handrail.runs import event_log, repo, summary
 from handrail.runs.event_writer import EventWriter
 from handrail.runs.events import VALUES, ValuesEncoder
+from handrail.runs.modes import MessageEvents, graph_chunks
 from handrail.runs.replay import Replay
-from handrail.runs.schemas import FINAL_ONLY, STREAM_MODES
+from handrail.runs.schemas import EVENTS, FINAL_ONLY, STREAM_MODES
 from handrail.runs.summary import RunRecorder
 from handrail.serialize import to_json
 from handrail.services import Services
@@ -211,9 +212,11 @@ async def _stream(
     # events nobody will read are not written. Its last `values` is, so that the output points at it
     # as for any run.
     final_only = kwargs.get("record") == FINAL_ONLY
-    requested = set() if final_only else {STREAM_MODES[m] for m in kwargs["stream_mode"]}
+    asked = set() if final_only else set(kwargs["stream_mode"])
+    requested = {STREAM_MODES[m] for m in asked} - {EVENTS}
     # `values` always: one per super-step is how the run's steps are counted (metrics).
     modes = sorted(requested | {VALUES})
+    messages = MessageEvents() if "messages" in asked else None
     last: Any = None
     config = run_config(run)
     config["callbacks"] = [recorder]
@@ -225,39 +228,44 @@ async def _stream(
             "langfuse_tags": config.get("tags", []),
             "assistant_id": str(run["assistant_id"]),
         }
+    chunks = graph_chunks(
+        services.graph,
+        payload,
+        config,
+        events=EVENTS in asked,
+        context=run_context(services, run),
+        stream_mode=modes,
+        interrupt_before=kwargs.get("interrupt_before"),
+        interrupt_after=kwargs.get("interrupt_after"),
+        durability=kwargs.get("durability") or services.settings.default_durability,
+    )
     try:
-        async for ns, mode, chunk in services.graph.astream(
-            payload,
-            config,
-            context=run_context(services, run),
-            stream_mode=modes,
-            subgraphs=True,
-            interrupt_before=kwargs.get("interrupt_before"),
-            interrupt_after=kwargs.get("interrupt_after"),
-            durability=kwargs.get("durability") or services.settings.default_durability,
-        ):
+        async for ns, mode, chunk in chunks:
+            if mode == EVENTS:
+                # Not matched against an earlier attempt's log: a new attempt's events are its own
+                # (new callback run ids), and they would end the matching of the modes that repeat.
+                writer.add(EVENTS, to_json(chunk))
+                continue
             if ns and not kwargs.get("subgraphs"):
                 continue
-            event = "messages" if mode == "messages" else mode
-            if ns:
-                event = "|".join([event, *ns])
-            elif mode == VALUES:
+            if not ns and mode == VALUES:
                 recorder.supersteps += 1
             if final_only:
-                last = chunk if event == VALUES else last
+                last = chunk if mode == VALUES and not ns else last
             elif mode == VALUES and mode not in requested:
                 continue
-            elif event == VALUES:
+            elif mode == VALUES and not ns:
                 data, is_delta = values.encode(chunk)
-                if replay is not None and (seq := replay.recorded(event, values.state)) is not None:
+                if replay is not None and (seq := replay.recorded(VALUES, values.state)) is not None:
                     writer.last_values_seq = seq  # the same state, in the log already: deltas go against it
                     continue
-                writer.add(event, data, delta=is_delta)
+                writer.add(VALUES, data, delta=is_delta)
             else:
-                payload = _debug_payload(chunk) if mode == "debug" else to_json(chunk)
-                if replay is not None and replay.recorded(event, payload) is not None:
-                    continue
-                writer.add(event, payload)
+                for name, data in _events_of(mode, chunk, asked, messages):
+                    event = "|".join([name, *ns])
+                    if replay is not None and replay.recorded(event, data) is not None:
+                        continue
+                    writer.add(event, data)
     finally:
         if last is not None:
             data, is_delta = values.encode(last)
@@ -275,6 +283,16 @@ async def _close(writer: EventWriter) -> Exception | None:
             continue  # the worker repeats its cancel until the run has seen it; it has
         except Exception as exc:
             return exc
+
+
+def _events_of(mode: str, chunk: Any, asked: set[str], messages: MessageEvents | None) -> list[tuple[str, Any]]:
+    """The events (name, data) one chunk of LangGraph mode `mode` becomes for what the client asked."""
+    if mode == "debug":
+        return [("debug", _debug_payload(chunk))]
+    if mode != "messages":
+        return [(mode, to_json(chunk))]
+    out = [("messages", to_json(chunk))] if "messages-tuple" in asked else []
+    return out + (messages.feed(chunk) if messages is not None else [])
 
 
 def _debug_payload(chunk: Any) -> Any:

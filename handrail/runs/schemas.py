@@ -8,17 +8,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from handrail.errors import InvalidRequest, Unprocessable
 
-# Stream modes a run can ask for, mapped to what LangGraph's astream produces.
+# Stream modes a run can ask for, mapped to the LangGraph astream mode each is made from. `events` is
+# astream_events v2 instead: the executor switches to it, and reads the other modes out of it.
 STREAM_MODES: dict[str, str] = {
     "values": "values",
     "updates": "updates",
-    "messages-tuple": "messages",
-    "messages": "messages",  # served as messages-tuple, as RemoteGraph asks for anyway
+    "messages-tuple": "messages",  # the pairs as LangGraph emits them, in events named `messages`
+    "messages": "messages",  # the three-event form (handrail/runs/messages.py)
     "custom": "custom",
     "debug": "debug",
     "tasks": "tasks",
     "checkpoints": "checkpoints",
+    "events": "events",
 }
+EVENTS = "events"
 MultitaskStrategy = Literal["reject", "interrupt", "rollback", "enqueue"]
 MAX_AFTER_SECONDS = 365 * 24 * 3600  # a later start is a mistake, and Postgres intervals overflow long before 1e300
 
@@ -129,6 +132,15 @@ class RunCreate(BaseModel):
             "checkpoint_ns": (self.checkpoint or {}).get("checkpoint_ns", ""),
             "on_disconnect": self.on_disconnect,
         }
+
+
+def event_mode(event: str) -> str:
+    """The stream mode a recorded event answers (`updates|sub:…` → `updates`; `messages` → `messages-tuple`;
+    `messages/partial` → `messages`), so that a join asking for some modes gets just their events."""
+    name = event.split("|", 1)[0]
+    if name == "messages":
+        return "messages-tuple"
+    return name.split("/", 1)[0]
 
 
 def require_modes_known(modes: list[str]) -> list[str]:

@@ -27,7 +27,7 @@ from handrail.errors import (
 from handrail.runs import event_log, repo
 from handrail.runs.events import ValuesDecoder
 from handrail.runs.executor import announce_end
-from handrail.runs.schemas import FINAL_ONLY, RunCreate
+from handrail.runs.schemas import FINAL_ONLY, RunCreate, event_mode
 from handrail.serialize import dumps_json, to_json
 from handrail.services import Services, delete_thread
 from handrail.spend import admit_run
@@ -629,7 +629,7 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """The run's events from `after` on, as SSE; ends right after the run is final."""
     run_id = run["run_id"]
-    wanted = {("messages" if m in ("messages", "messages-tuple") else m) for m in modes} if modes else None
+    wanted = set(modes) if modes else None
     finished = False
     try:
         yield sse_frame("metadata", {"run_id": str(run_id), "attempt": max(1, run["attempt"])})
@@ -643,7 +643,7 @@ async def event_stream(
                     if row["event"] == repo.END_EVENT:
                         finished = True
                         return
-                    if wanted is None or row["event"].split("|")[0] in wanted or row["event"] == "error":
+                    if wanted is None or event_mode(row["event"]) in wanted or row["event"] == "error":
                         yield sse_frame(row["event"], row["data"], row["seq"])
                 if rows:
                     continue

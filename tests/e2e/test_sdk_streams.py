@@ -26,6 +26,54 @@ async def test_messages_debug_and_custom_modes_stream_what_the_sdk_expects(alice
     assert custom[1]["tool"] == "calculator" and custom[1]["ok"] is True
 
 
+async def test_an_events_stream_carries_astream_events_and_is_replayed_by_join(alice):
+    tid = (await alice.threads.create())["thread_id"]
+    parts = [
+        p async for p in alice.runs.stream(tid, "agent", input=user("what is 6*7"), stream_mode=["events", "values"])
+    ]
+    run_id = parts[0].data["run_id"]
+    events = [p.data for p in parts if p.event == "events"]
+
+    assert parts[0].event == "metadata" and any(p.event == "values" for p in parts)
+    root_start, root_end = events[0], events[-1]
+    assert (root_start["event"], root_start["name"], root_start["run_id"]) == ("on_chain_start", "agent", run_id)
+    assert root_start["parent_ids"] == [] and root_end["event"] == "on_chain_end"
+    assert root_end["data"]["output"]["final_answer"] == "6*7 = 42"
+    kinds = {(e["event"], e["name"]) for e in events}
+    assert {("on_chain_start", "plan"), ("on_chat_model_start", "OfflineChatModel"), ("on_tool_end", "calculator")} <= (
+        kinds
+    )
+    tool_end = next(e for e in events if e["event"] == "on_tool_end")
+    assert tool_end["data"]["output"]["result"] == 42 and run_id in tool_end["parent_ids"]
+    # The graph's own stream events are what the other modes are made of: they are not sent as events.
+    assert not [e for e in events if e["event"] == "on_chain_stream" and not e["parent_ids"]]
+
+    replayed = [p.data async for p in alice.runs.join_stream(tid, run_id, stream_mode="events", last_event_id="-")]
+    assert [e for e in replayed if "event" in e] == events
+
+
+async def test_messages_mode_streams_metadata_once_then_each_whole_message(alice):
+    tid = (await alice.threads.create())["thread_id"]
+    parts = [p async for p in alice.runs.stream(tid, "agent", input=user("what is 6*7"), stream_mode="messages")]
+    kinds = [p.event for p in parts]
+
+    assert kinds[0] == "metadata" and "messages" not in kinds, "the three-event form, not tuples"
+    assert set(kinds[1:]) == {"messages/metadata", "messages/complete"}
+    described: list[str] = []
+    for part in parts[1:]:
+        if part.event == "messages/metadata":
+            ((message_id, body),) = part.data.items()
+            assert message_id not in described and body["metadata"]["langgraph_node"]
+            described.append(message_id)
+        else:
+            (message,) = part.data
+            assert message["id"] == described[-1], "a message's metadata comes just before it"
+    answers = [p.data[0]["content"] for p in parts if p.event == "messages/complete"]
+    assert answers[-1] == "6*7 = 42"
+    tuples = [p async for p in alice.runs.join_stream(tid, parts[0].data["run_id"], stream_mode="messages-tuple")]
+    assert [p.event for p in tuples] == ["metadata"], "a join asking for tuples gets none of another form"
+
+
 async def test_a_thread_can_be_forked_from_an_earlier_checkpoint(alice):
     tid = (await alice.threads.create())["thread_id"]
     await alice.runs.wait(tid, "agent", input=user("what is 6*7"))
