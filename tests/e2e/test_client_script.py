@@ -14,7 +14,13 @@ import pytest
 from langgraph_sdk import get_client
 
 from tests.e2e.conftest import KEYS
-from tests.support.client_script import approval_round_trip, runs_and_threads, versions_round_trip
+from tests.support.client_script import (
+    approval_round_trip,
+    crons_round_trip,
+    events_round_trip,
+    runs_and_threads,
+    versions_round_trip,
+)
 from tests.support.http import free_port
 from tests.support.waiting import eventually
 
@@ -50,10 +56,35 @@ def check_runs_and_threads(outcome: dict) -> None:
     assert outcome == {"run_status": "success", "cancel_finished": 404, "busy_thread_after_delete": 404}
 
 
+def check_crons(outcome: dict) -> None:
+    assert outcome == {
+        "stateless": (None, "delete", True),
+        "for_thread": (True, "0 9 * * *", True),
+        "next_run_dates": True,
+        "found": True,
+        "updated": ("0 * * * *", False, "00"),
+        "counted": 2,
+        "bad_schedule": 422,
+        "left_after_deletes": 0,
+    }
+
+
+def check_events(outcome: dict) -> None:
+    assert outcome["first"] == "metadata"
+    assert outcome["kinds"] == {"metadata", "events", "messages/metadata", "messages/complete"}
+    assert outcome["root"] == ("on_chain_start", "agent", True, "on_chain_end")
+    assert outcome["answer"] == outcome["completed"] == "6*7 = 42"
+    assert outcome["tool"] == [{"expression": "6*7", "result": 42}]
+    assert outcome["graph_stream_events"] == 0
+    assert outcome["replayed_same"]
+
+
 async def test_the_client_script_passes_against_handrail(base_url):
     check(await approval_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
     check_versions(await versions_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
     check_runs_and_threads(await runs_and_threads(get_client(url=base_url, api_key=KEYS["alice"])))
+    check_crons(await crons_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
+    check_events(await events_round_trip(get_client(url=base_url, api_key=KEYS["alice"])))
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +128,5 @@ async def test_the_same_client_script_passes_against_langgraph_dev(langgraph_dev
     check(await approval_round_trip(get_client(url=langgraph_dev)))
     check_versions(await versions_round_trip(get_client(url=langgraph_dev)))
     check_runs_and_threads(await runs_and_threads(get_client(url=langgraph_dev)))
+    check_crons(await crons_round_trip(get_client(url=langgraph_dev)))
+    check_events(await events_round_trip(get_client(url=langgraph_dev)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from langgraph_sdk.errors import NotFoundError
@@ -86,4 +87,62 @@ async def runs_and_threads(client: Any) -> dict[str, Any]:
         "run_status": (await client.runs.get(done, run["run_id"]))["status"],
         "cancel_finished": cancel_finished,
         "busy_thread_after_delete": deleted,
+    }
+
+
+async def crons_round_trip(client: Any) -> dict[str, Any]:
+    """Create a stateless and a thread cron, find and count them, update one, delete one, delete the thread."""
+    tag = {"script": str(uuid.uuid4())}  # this run's crons only: the server may hold others
+    ask = {"messages": [{"role": "user", "content": "what is 2+2"}]}
+    stateless = await client.crons.create("agent", schedule="*/5 * * * *", input=ask, metadata=tag)
+    thread = (await client.threads.create())["thread_id"]
+    daily = await client.crons.create_for_thread(thread, "agent", schedule="0 9 * * *", input=ask, metadata=tag)
+    found = await client.crons.search(metadata=tag, limit=10)
+    updated = await client.crons.update(stateless["cron_id"], schedule="0 * * * *", enabled=False)
+    counted = await client.crons.count(metadata=tag)
+    try:
+        await client.crons.create("agent", schedule="not a cron")
+        bad_schedule: Any = "accepted"
+    except Exception as exc:  # the SDK's error for a 422
+        bad_schedule = getattr(getattr(exc, "response", None), "status_code", type(exc).__name__)
+    await client.crons.delete(stateless["cron_id"])
+    await client.threads.delete(thread)
+    return {
+        "stateless": (stateless["thread_id"], stateless["on_run_completed"], stateless["enabled"]),
+        "for_thread": (daily["thread_id"] == thread, daily["schedule"], daily["payload"]["input"] == ask),
+        "next_run_dates": all(c["next_run_date"] for c in (stateless, daily)),
+        "found": sorted(c["cron_id"] for c in found) == sorted([stateless["cron_id"], daily["cron_id"]]),
+        "updated": (updated["schedule"], updated["enabled"], updated["next_run_date"].split("T")[1][3:5]),
+        "counted": counted,
+        "bad_schedule": bad_schedule,
+        "left_after_deletes": await client.crons.count(metadata=tag),
+    }
+
+
+async def events_round_trip(client: Any) -> dict[str, Any]:
+    """Stream `events` and `messages` together, then replay the events by joining the finished run."""
+    thread = (await client.threads.create())["thread_id"]
+    ask = {"messages": [{"role": "user", "content": "what is 6*7"}]}
+    parts = [
+        p
+        async for p in client.runs.stream(
+            thread, "agent", input=ask, stream_mode=["events", "messages"], stream_resumable=True
+        )
+    ]
+    run_id = parts[0].data["run_id"]
+    events = [p.data for p in parts if p.event == "events"]
+    replayed = [
+        p.data
+        async for p in client.runs.join_stream(thread, run_id, stream_mode="events", last_event_id="-")
+        if p.event == "events"
+    ]
+    return {
+        "first": parts[0].event,
+        "kinds": {p.event for p in parts},
+        "root": (events[0]["event"], events[0]["name"], events[0]["run_id"] == run_id, events[-1]["event"]),
+        "answer": events[-1]["data"]["output"]["final_answer"],
+        "tool": [e["data"]["output"] for e in events if e["event"] == "on_tool_end"],
+        "graph_stream_events": sum(e["event"] == "on_chain_stream" and not e["parent_ids"] for e in events),
+        "completed": [p.data[0]["content"] for p in parts if p.event == "messages/complete"][-1],
+        "replayed_same": [e["event"] for e in replayed] == [e["event"] for e in events],
     }
