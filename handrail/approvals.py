@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
 
 from guardrails.audit_event import APPROVAL_DECIDED, APPROVAL_REQUESTED, SYSTEM_ACTOR, AuditEvent
 from handrail import audit
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
+from handrail.wire import Timestamp
 from tools.gate import GateCall, GateVerdict, call_digest
 
 logger = logging.getLogger("handrail.approvals")
@@ -34,36 +36,40 @@ _COLUMNS = (
 _STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected"}
 
 
-def approval_json(row: dict[str, Any]) -> dict[str, Any]:
-    body = {
-        k: row[k]
-        for k in (
-            "approval_id",
-            "user_id",
-            "interrupt_id",
-            "tool",
-            "args",
-            "preview",
-            "risk",
-            "purpose",
-            "requested_by",
-            "status",
-            "decision",
-            "decided_by",
-            "reason",
-            "call_id",
-            "decided_args",
-        )
-    }
-    body |= {
-        k: str(row[k]) if row[k] is not None else None
-        for k in ("thread_id", "run_id", "resume_run_id", "consumed_by_run")
-    }
-    body |= {
-        k: row[k].isoformat() if row[k] is not None else None
-        for k in ("created_at", "expires_at", "decided_at", "notified_at", "consumed_at")
-    }
-    return body
+ApprovalStatus = Literal["pending", "approved", "edited", "rejected", "expired"]
+
+
+class Approval(BaseModel):
+    """A tool call waiting for (or given) a person's decision, and the run that carried it out."""
+
+    approval_id: str
+    user_id: str = Field(description="Whose run asked.")
+    interrupt_id: str = Field(description="The interrupt a `command.resume` answers.")
+    tool: str
+    args: dict[str, Any] = Field(description="The planned arguments.")
+    preview: str = Field(description="What the call would do, in one line.")
+    risk: str
+    purpose: str | None
+    requested_by: str
+    status: ApprovalStatus
+    decision: dict[str, Any] | None = Field(description="The reviewer's answer: `{decision, args?, feedback?}`.")
+    decided_by: str | None
+    reason: str | None
+    call_id: str | None = Field(description="The tool call the decision is bound to.")
+    decided_args: dict[str, Any] | None = Field(description="The arguments approved (edited ones after an edit).")
+    thread_id: uuid.UUID
+    run_id: uuid.UUID | None
+    resume_run_id: uuid.UUID | None = Field(description="The run the decision resumed.")
+    consumed_by_run: uuid.UUID | None = Field(description="The run that executed the decided call.")
+    created_at: Timestamp
+    expires_at: Timestamp
+    decided_at: Timestamp | None
+    notified_at: Timestamp | None
+    consumed_at: Timestamp | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Approval:
+        return cls(**{k: row[k] for k in cls.model_fields})
 
 
 def approval_requests(interrupts: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:

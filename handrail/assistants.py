@@ -10,11 +10,13 @@ import uuid
 from typing import Any
 
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
 
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound, Unprocessable
 from handrail.sql import paged
+from handrail.wire import Timestamp
 
 # The namespace the LangGraph server derives system assistant ids from (not a Python uuid.NAMESPACE_*).
 ASSISTANT_NAMESPACE = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -33,33 +35,41 @@ def system_assistant_id(graph_id: str) -> uuid.UUID:
     return uuid.uuid5(ASSISTANT_NAMESPACE, graph_id)
 
 
-def assistant_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "assistant_id": str(row["assistant_id"]),
-        "graph_id": row["graph_id"],
-        "config": row["config"],
-        "context": row["context"],
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-        "metadata": row["metadata"],
-        "version": row["version"],
-        "name": row["name"],
-        "description": row["description"],
-    }
+class Assistant(BaseModel):
+    """A graph with a configuration: the graph's system assistant, or one a user made. Runs name one."""
+
+    assistant_id: uuid.UUID
+    graph_id: str
+    config: dict[str, Any]
+    context: dict[str, Any] = Field(description="The run context its runs get (the agent's per-run settings).")
+    created_at: Timestamp
+    updated_at: Timestamp
+    metadata: dict[str, Any] = Field(description='Free-form; `{"created_by": "system"}` on a system assistant.')
+    version: int = Field(description="The active version (POST /assistants/{id}/latest changes it).")
+    name: str
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Assistant:
+        return cls(**{k: row[k] for k in cls.model_fields})
 
 
-def version_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "assistant_id": str(row["assistant_id"]),
-        "version": row["version"],
-        "graph_id": row["graph_id"],
-        "config": row["config"],
-        "context": row["context"],
-        "metadata": row["metadata"],
-        "created_at": row["created_at"].isoformat(),
-        "name": row["name"],
-        "description": row["description"],
-    }
+class AssistantVersion(BaseModel):
+    """One version of an assistant, as PATCH wrote it."""
+
+    assistant_id: uuid.UUID
+    version: int
+    graph_id: str
+    config: dict[str, Any]
+    context: dict[str, Any]
+    metadata: dict[str, Any]
+    created_at: Timestamp
+    name: str
+    description: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AssistantVersion:
+        return cls(**{k: row[k] for k in cls.model_fields})
 
 
 async def register_graphs(pool: Pool, graph_ids: list[str]) -> None:

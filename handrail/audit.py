@@ -17,13 +17,15 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
 
 from guardrails.audit_event import AuditEvent
 from handrail.db import Pool
 from handrail.errors import Unprocessable
 from handrail.logs import redact
+from handrail.wire import Timestamp
 
-__all__ = ["AuditEvent", "AuditFilter", "PostgresAudit", "audit_json", "record", "search"]
+__all__ = ["AuditEvent", "AuditFilter", "AuditRecord", "PostgresAudit", "record", "search"]
 
 DEFAULT_LIMIT = 100
 
@@ -180,10 +182,21 @@ async def search(pool: Pool, query: AuditFilter) -> tuple[list[dict[str, Any]], 
     return rows, None
 
 
-def audit_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **row,
-        "at": row["at"].isoformat(),
-        "thread_id": str(row["thread_id"]) if row["thread_id"] is not None else None,
-        "run_id": str(row["run_id"]) if row["run_id"] is not None else None,
-    }
+class AuditRecord(BaseModel):
+    """One row of the audit log. `args` are stored redacted; `digest` is of the unredacted call."""
+
+    id: int = Field(description="Increasing; pass the last one seen as `after` to read what followed.")
+    at: Timestamp
+    actor: str | None = Field(description="Who: a user id, a reviewer, an admin, or `handrail`.")
+    kind: str = Field(description="tool_call, approval_requested, approval_decided, kill_switch, …")
+    thread_id: uuid.UUID | None
+    run_id: uuid.UUID | None
+    tool: str | None
+    args: Any
+    digest: str | None
+    outcome: str | None
+    detail: dict[str, Any] | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AuditRecord:
+        return cls(**{k: row[k] for k in cls.model_fields})

@@ -12,17 +12,19 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
 
 from handrail import assistants, threads
 from handrail.auth import Principal
 from handrail.errors import HandrailError, NotFound, Unprocessable
 from handrail.runs.schemas import RunCreate
+from handrail.wire import Timestamp
 
 if TYPE_CHECKING:
     from handrail.services import Services
@@ -79,13 +81,29 @@ def next_date(schedule: str, tz: str | None, after: datetime, end_time: datetime
     return nxt.astimezone(UTC)
 
 
-def cron_json(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    for key in ("cron_id", "assistant_id", "thread_id"):
-        out[key] = str(out[key]) if out[key] is not None else None
-    for key in ("end_time", "next_run_date", "created_at", "updated_at"):
-        out[key] = out[key].isoformat() if out[key] is not None else None
-    return out
+class Cron(BaseModel):
+    """A schedule and the run it creates at each firing (`payload`), on its thread or on a new one each time."""
+
+    cron_id: uuid.UUID
+    assistant_id: uuid.UUID
+    thread_id: uuid.UUID | None = Field(description="null for a stateless cron: each firing gets a new thread.")
+    user_id: str
+    schedule: str
+    timezone: str
+    end_time: Timestamp | None
+    payload: dict[str, Any] = Field(description="The run's fields, replayed at every firing.")
+    metadata: dict[str, Any]
+    on_run_completed: Literal["delete", "keep"] | None = Field(
+        description="Stateless crons: what happens to each firing's thread; null on a thread's cron."
+    )
+    enabled: bool
+    next_run_date: Timestamp | None = Field(description="null once the schedule has passed its end_time.")
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Cron:
+        return cls(**{k: row[k] for k in cls.model_fields})
 
 
 async def create_cron(

@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from handrail.approvals import approval_json, claim_unnotified, mark_notified
+from handrail.approvals import Approval, claim_unnotified, mark_notified
 from handrail.runs import event_log, repo
 from handrail.services import Services
 
@@ -29,7 +29,7 @@ async def send_approval(services: Services, row: dict[str, Any]) -> None:
         await conn.execute(
             "UPDATE approvals SET notify_attempted_at = now() WHERE approval_id = %s", (row["approval_id"],)
         )
-    payload = {"type": "approval.requested", "approval": approval_json(row)}
+    payload = {"type": "approval.requested", "approval": Approval.from_row(row).model_dump(mode="json")}
     # The operator set APPROVAL_WEBHOOK_URL: it may point at an internal approver, unlike a caller's run webhook.
     if await services.webhooks.deliver("approval", row["approval_id"], url, payload, allow_private=True):
         await mark_notified(services.pool, row["approval_id"])
@@ -63,7 +63,11 @@ async def send_run_webhook(services: Services, run_id: uuid.UUID) -> None:
     await repo.mark_webhook(services.pool, run_id, sent=False)
     output = (await event_log.end_event(services.pool, run_id) or {}).get("output") or {}
     values = {k: v for k, v in output.items() if k not in repo.OUTPUT_EXTRAS}
-    payload = {**repo.run_json(run), "values": values, "webhook_sent_at": time.time()}
+    payload = {
+        **repo.Run.from_row(run).model_dump(mode="json", exclude_unset=True),
+        "values": values,
+        "webhook_sent_at": time.time(),
+    }
     if run["error"] is not None:
         payload["error"] = run["error"]
     allow_private = services.settings.webhook_allow_private

@@ -6,12 +6,104 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import StateSnapshot
+from pydantic import BaseModel, Field
 
 from handrail.errors import Conflict, InvalidRequest
 from handrail.serialize import to_json
+from handrail.wire import Interrupt
+
+
+class Checkpoint(BaseModel):
+    """Where a state is: the thread, the namespace ("" for the root graph) and the checkpoint."""
+
+    thread_id: str | None
+    checkpoint_ns: str
+    checkpoint_id: str | None
+    checkpoint_map: dict[str, Any] | None
+
+
+class ThreadTask(BaseModel):
+    """A task of the next step: what it is, and its error, interrupts or result once it ran."""
+
+    id: str
+    name: str
+    path: list[Any]
+    error: str | None = Field(description="The task's exception as Python writes it, e.g. `ValueError('…')`.")
+    interrupts: list[Interrupt]
+    checkpoint: Checkpoint | None
+    state: ThreadState | None = Field(description="A subgraph's state, with `subgraphs=true`.")
+    result: Any
+
+
+class ThreadState(BaseModel):
+    """A checkpoint as the SDK's ThreadState (and RemoteGraph) read it: every key they index is present."""
+
+    values: Any
+    next: list[str] = Field(description="The nodes that run next; empty once the graph has ended.")
+    tasks: list[ThreadTask]
+    metadata: dict[str, Any]
+    created_at: str | None = Field(description="When the checkpoint was written (ISO 8601); null before any.")
+    checkpoint: Checkpoint
+    parent_checkpoint: Checkpoint | None
+    interrupts: list[Interrupt]
+    checkpoint_id: str | None = Field(description="`checkpoint.checkpoint_id`, flat.")
+    parent_checkpoint_id: str | None = Field(description="`parent_checkpoint.checkpoint_id`, flat.")
+
+    @classmethod
+    def of(cls, snapshot: StateSnapshot, thread_id: str) -> ThreadState:
+        if not snapshot.config:  # a thread with no checkpoint yet: 200 with empty values, not 404
+            return cls(
+                values={},
+                next=[],
+                tasks=[],
+                metadata={},
+                created_at=None,
+                checkpoint=Checkpoint(thread_id=thread_id, checkpoint_ns="", checkpoint_id=None, checkpoint_map=None),
+                parent_checkpoint=None,
+                interrupts=[],
+                checkpoint_id=None,
+                parent_checkpoint_id=None,
+            )
+        checkpoint = _checkpoint(snapshot.config)
+        assert checkpoint is not None
+        parent = _checkpoint(snapshot.parent_config)
+        tasks = [
+            ThreadTask(
+                id=t.id,
+                name=t.name,
+                path=to_json(t.path),
+                error=repr(t.error) if t.error is not None else None,
+                interrupts=[to_json(i) for i in t.interrupts],
+                checkpoint=_checkpoint(t.state) if isinstance(t.state, dict) else None,
+                state=cls.of(t.state, thread_id) if isinstance(t.state, StateSnapshot) else None,
+                result=to_json(t.result),
+            )
+            for t in snapshot.tasks
+        ]
+        return cls(
+            values=to_json(snapshot.values),
+            next=list(snapshot.next),
+            tasks=tasks,
+            metadata=to_json(snapshot.metadata or {}),
+            created_at=snapshot.created_at,
+            checkpoint=checkpoint,
+            parent_checkpoint=parent,
+            interrupts=[to_json(i) for i in snapshot.interrupts],
+            checkpoint_id=checkpoint.checkpoint_id,
+            parent_checkpoint_id=parent.checkpoint_id if parent else None,
+        )
+
+
+class StateUpdated(BaseModel):
+    """The checkpoint a state update wrote (`configurable` is the same, as the LangGraph server answers)."""
+
+    checkpoint: Checkpoint | None
+    configurable: Checkpoint | None
+    checkpoint_id: str | None
 
 
 def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
+    """A config's checkpoint as JSON (stream events carry it so); None without a config."""
     if not config:
         return None
     conf = config.get("configurable", {})
@@ -23,49 +115,9 @@ def checkpoint_of(config: RunnableConfig | None) -> dict[str, Any] | None:
     }
 
 
-def snapshot_json(snapshot: StateSnapshot, thread_id: str) -> dict[str, Any]:
-    """A StateSnapshot as the SDK and RemoteGraph read it (every key they index is present)."""
-    if not snapshot.config:
-        empty = {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": None, "checkpoint_map": None}
-        return {
-            "values": {},
-            "next": [],
-            "tasks": [],
-            "metadata": {},
-            "created_at": None,
-            "checkpoint": empty,
-            "parent_checkpoint": None,
-            "interrupts": [],
-            "checkpoint_id": None,
-            "parent_checkpoint_id": None,
-        }
-    checkpoint = checkpoint_of(snapshot.config)
-    parent = checkpoint_of(snapshot.parent_config)
-    tasks = [
-        {
-            "id": t.id,
-            "name": t.name,
-            "path": to_json(t.path),
-            "error": repr(t.error) if t.error is not None else None,
-            "interrupts": [to_json(i) for i in t.interrupts],
-            "checkpoint": checkpoint_of(t.state) if isinstance(t.state, dict) else None,
-            "state": snapshot_json(t.state, thread_id) if isinstance(t.state, StateSnapshot) else None,
-            "result": to_json(t.result),
-        }
-        for t in snapshot.tasks
-    ]
-    return {
-        "values": to_json(snapshot.values),
-        "next": list(snapshot.next),
-        "tasks": tasks,
-        "metadata": to_json(snapshot.metadata or {}),
-        "created_at": snapshot.created_at,
-        "checkpoint": checkpoint,
-        "parent_checkpoint": parent,
-        "interrupts": [to_json(i) for i in snapshot.interrupts],
-        "checkpoint_id": checkpoint["checkpoint_id"] if checkpoint else None,
-        "parent_checkpoint_id": parent["checkpoint_id"] if parent else None,
-    }
+def _checkpoint(config: RunnableConfig | None) -> Checkpoint | None:
+    found = checkpoint_of(config)
+    return Checkpoint(**found) if found is not None else None
 
 
 def interrupts_by_task(snapshot: StateSnapshot) -> dict[str, list[dict[str, Any]]]:
@@ -106,9 +158,9 @@ async def read_state(
     checkpoint: dict[str, Any] | None = None,
     checkpoint_id: str | None = None,
     subgraphs: bool = False,
-) -> dict[str, Any]:
+) -> ThreadState:
     snapshot = await graph.aget_state(config_for(thread_id, checkpoint, checkpoint_id), subgraphs=subgraphs)
-    return snapshot_json(snapshot, thread_id)
+    return ThreadState.of(snapshot, thread_id)
 
 
 async def history(
@@ -119,7 +171,7 @@ async def history(
     before: Any,
     metadata: dict[str, Any] | None,
     checkpoint: dict[str, Any] | None,
-) -> list[dict[str, Any]]:
+) -> list[ThreadState]:
     states = []
     async for snapshot in graph.aget_state_history(
         config_for(thread_id, checkpoint),
@@ -127,7 +179,7 @@ async def history(
         before=before_config(thread_id, before),
         limit=limit,
     ):
-        states.append(snapshot_json(snapshot, thread_id))
+        states.append(ThreadState.of(snapshot, thread_id))
     return states
 
 
@@ -193,10 +245,10 @@ async def update_state(
     checkpoint: dict[str, Any] | None,
     checkpoint_id: str | None,
     busy: bool,
-) -> dict[str, Any]:
+) -> StateUpdated:
     if busy:
         raise Conflict(f"thread {thread_id} has in-flight runs; wait for them or cancel them before editing state")
     refuse_review_bypass(values=values, as_node=as_node)
     config = await graph.aupdate_state(config_for(thread_id, checkpoint, checkpoint_id), values, as_node=as_node)
-    cp = checkpoint_of(config)
-    return {"checkpoint": cp, "configurable": cp, "checkpoint_id": cp["checkpoint_id"] if cp else None}
+    cp = _checkpoint(config)
+    return StateUpdated(checkpoint=cp, configurable=cp, checkpoint_id=cp.checkpoint_id if cp else None)

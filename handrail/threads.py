@@ -8,11 +8,13 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
 
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound, Unprocessable
 from handrail.sql import paged
+from handrail.wire import Interrupt, Timestamp
 
 ThreadStatus = Literal["idle", "busy", "interrupted", "error"]
 _COLUMNS = (
@@ -21,23 +23,32 @@ _COLUMNS = (
 )
 
 
-def thread_json(row: dict[str, Any], *, include_values: bool = True) -> dict[str, Any]:
-    body = {
-        "thread_id": str(row["thread_id"]),
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-        "state_updated_at": row["state_updated_at"].isoformat(),
-        "metadata": row["metadata"],
-        "config": row["config"],
-        "status": row["status"],
-    }
-    if include_values:
-        body["values"] = row["values"]
-        if row["interrupts"] is not None:
-            body["interrupts"] = row["interrupts"]
-        if row["error"] is not None:
-            body["error"] = row["error"]
-    return body
+class Thread(BaseModel):
+    """A conversation, as the SDK's Thread: its status and the values of its latest state (the state itself is in
+    checkpoints: GET /threads/{id}/state)."""
+
+    thread_id: uuid.UUID
+    created_at: Timestamp
+    updated_at: Timestamp
+    state_updated_at: Timestamp
+    metadata: dict[str, Any] = Field(description="Free-form; creating a run adds `graph_id` and `assistant_id`.")
+    config: dict[str, Any]
+    status: ThreadStatus
+    values: Any = Field(None, description="The latest state's values: null before the first run; absent on a copy.")
+    interrupts: dict[str, list[Interrupt]] | None = Field(
+        None, description="Pending interrupts by task id; absent on a thread that never ran."
+    )
+    error: dict[str, Any] | None = Field(
+        None, description="`{error, message}` when the last run failed; absent on a thread that never ran."
+    )
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], *, include_values: bool = True) -> Thread:
+        """The thread as the API answers it: keys that are absent stay unset (routes exclude unset keys)."""
+        keys = ["thread_id", "created_at", "updated_at", "state_updated_at", "metadata", "config", "status"]
+        if include_values:
+            keys += ["values"] + [k for k in ("interrupts", "error") if row[k] is not None]
+        return cls(**{k: row[k] for k in keys})
 
 
 async def create_thread(

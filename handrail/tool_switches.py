@@ -16,11 +16,13 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
+from pydantic import BaseModel, Field
 
 from guardrails.audit_event import KILL_SWITCH, AuditEvent
 from handrail import audit
 from handrail.db import Pool
 from handrail.errors import first_line
+from handrail.wire import Timestamp
 
 logger = logging.getLogger("handrail.tool_switches")
 
@@ -157,13 +159,16 @@ async def _upsert(
     return row
 
 
-def switch_json(tool: str, row: dict[str, Any] | None) -> dict[str, Any]:
-    """A tool's switch as the API shows it; a tool nobody switched is enabled."""
-    if row is None:
-        return {"enabled": True, "reason": None, "changed_by": None, "changed_at": None}
-    return {
-        "enabled": row["enabled"],
-        "reason": row["reason"],
-        "changed_by": row["changed_by"],
-        "changed_at": row["changed_at"].isoformat() if row["changed_at"] else None,
-    }
+class SwitchState(BaseModel):
+    """A tool's kill switch as the API shows it; a tool nobody switched is enabled."""
+
+    enabled: bool
+    reason: str | None = Field(description="Why it was switched, as the model is told.")
+    changed_by: str | None
+    changed_at: Timestamp | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any] | None) -> SwitchState:
+        if row is None:
+            return cls(enabled=True, reason=None, changed_by=None, changed_at=None)
+        return cls(**{k: row[k] for k in cls.model_fields})

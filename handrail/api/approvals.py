@@ -10,7 +10,9 @@ from pydantic import BaseModel
 from handrail import approvals
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.paging import LimitQuery, OffsetQuery
-from handrail.runs import repo, service
+from handrail.approvals import Approval
+from handrail.runs import service
+from handrail.runs.repo import Run
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 
@@ -26,6 +28,12 @@ class Decision(BaseModel):
     feedback: str | None = None
 
 
+class DecidedApproval(Approval):
+    """The approval as decided, and the run that resumes the paused one."""
+
+    run: Run
+
+
 @router.get("")
 async def list_approvals(
     services: ServicesDep,
@@ -34,20 +42,20 @@ async def list_approvals(
     thread_id: str | None = None,
     limit: LimitQuery = 50,
     offset: OffsetQuery = 0,
-) -> list[dict[str, Any]]:
+) -> list[Approval]:
     rows = await approvals.search(
         services.pool, principal, status=status, thread_id=thread_id, limit=limit, offset=offset
     )
-    return [approvals.approval_json(r) for r in rows]
+    return [Approval.from_row(r) for r in rows]
 
 
 @router.get("/{approval_id}")
-async def get_approval(approval_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return approvals.approval_json(await approvals.get(services.pool, principal, approval_id))
+async def get_approval(approval_id: str, services: ServicesDep, principal: PrincipalDep) -> Approval:
+    return Approval.from_row(await approvals.get(services.pool, principal, approval_id))
 
 
-@router.post("/{approval_id}")
-async def decide(approval_id: str, body: Decision, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.post("/{approval_id}", response_model_exclude_unset=True)
+async def decide(approval_id: str, body: Decision, services: ServicesDep, principal: PrincipalDep) -> DecidedApproval:
     """Decide once and resume the paused run in the background (as `command.resume` would)."""
     row, run = await service.resume_approval(services, principal, approval_id, body.model_dump(exclude_none=True))
-    return {**approvals.approval_json(row), "run": repo.run_json(run)}
+    return DecidedApproval(**Approval.from_row(row).model_dump(), run=Run.from_row(run))

@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from handrail import assistants
 from handrail.api.deps import PrincipalDep, ServicesDep
-from handrail.api.paging import Limit, Offset, page
+from handrail.api.paging import Limit, Offset, page, page_of
+from handrail.assistants import Assistant, AssistantVersion
 from handrail.runs.schemas import configurable_is_an_object
 from handrail.runs.service import check_limits
 
@@ -61,8 +62,50 @@ class AssistantSearch(BaseModel):
     select: list[str] | None = None
 
 
+class GraphNode(BaseModel):
+    """A node of the drawing; `__start__`/`__end__` may carry only an id."""
+
+    id: str
+    type: str | None = Field(None, description="`runnable` or `schema`.")
+    data: Any = Field(None, description="The node's runnable (`{id, name}`) or schema name.")
+    metadata: dict[str, Any] | None = None
+
+
+class GraphEdge(BaseModel):
+    source: str
+    target: str
+    data: Any = None
+    conditional: bool = Field(False, description="Present, and true, on conditional edges only.")
+
+
+class GraphDrawing(BaseModel):
+    """The graph as `get_graph().to_json()` draws it (what Studio and RemoteGraph read)."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+
+
+class GraphSchemas(BaseModel):
+    """JSON schemas of the graph's input, output, state and run context; null where the graph has none."""
+
+    graph_id: str
+    input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
+    state_schema: dict[str, Any] | None
+    config_schema: dict[str, Any] | None
+    context_schema: dict[str, Any] | None
+
+
+class SubgraphSchemas(BaseModel):
+    input_schema: dict[str, Any] | None
+    output_schema: dict[str, Any] | None
+    state_schema: dict[str, Any] | None
+    config_schema: dict[str, Any] | None
+    context_schema: dict[str, Any] | None
+
+
 @router.post("")
-async def create_assistant(body: AssistantCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def create_assistant(body: AssistantCreate, services: ServicesDep, principal: PrincipalDep) -> Assistant:
     check_limits(services, body.context)
     row = await assistants.create(
         services.pool,
@@ -77,10 +120,10 @@ async def create_assistant(body: AssistantCreate, services: ServicesDep, princip
         description=body.description,
         if_exists=body.if_exists,
     )
-    return assistants.assistant_json(row)
+    return Assistant.from_row(row)
 
 
-@router.post("/search")
+@router.post("/search", response_model=page_of(Assistant), response_model_exclude_unset=True)
 async def search_assistants(
     body: AssistantSearch, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> list[dict[str, Any]]:
@@ -95,7 +138,7 @@ async def search_assistants(
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    found = [assistants.assistant_json(r) for r in rows]
+    found = [Assistant.from_row(r) for r in rows]
     return page(response, found, total=total, offset=body.offset, select=body.select)
 
 
@@ -116,17 +159,17 @@ async def count_assistants(body: AssistantSearch, services: ServicesDep, princip
 
 
 @router.get("/{assistant_id}")
-async def get_assistant(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return assistants.assistant_json(await assistants.resolve(services.pool, principal, assistant_id, []))
+async def get_assistant(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> Assistant:
+    return Assistant.from_row(await assistants.resolve(services.pool, principal, assistant_id, []))
 
 
 @router.patch("/{assistant_id}")
 async def patch_assistant(
     assistant_id: str, body: AssistantPatch, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Assistant:
     check_limits(services, body.context)
     row = await assistants.update(services.pool, principal, assistant_id, body.model_dump())
-    return assistants.assistant_json(row)
+    return Assistant.from_row(row)
 
 
 @router.delete("/{assistant_id}", status_code=204)
@@ -138,54 +181,51 @@ async def delete_assistant(assistant_id: str, services: ServicesDep, principal: 
 @router.post("/{assistant_id}/versions")
 async def list_assistant_versions(
     assistant_id: str, body: AssistantVersionsSearch, services: ServicesDep, principal: PrincipalDep
-) -> list[dict[str, Any]]:
+) -> list[AssistantVersion]:
     rows = await assistants.versions(
         services.pool, principal, assistant_id, metadata=body.metadata, limit=body.limit, offset=body.offset
     )
-    return [assistants.version_json(r) for r in rows]
+    return [AssistantVersion.from_row(r) for r in rows]
 
 
 @router.post("/{assistant_id}/latest")
 async def set_latest_assistant_version(
     assistant_id: str, body: AssistantVersionChange, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Assistant:
     row = await assistants.set_latest(services.pool, principal, assistant_id, body.version)
-    return assistants.assistant_json(row)
+    return Assistant.from_row(row)
 
 
-@router.get("/{assistant_id}/graph")
+@router.get("/{assistant_id}/graph", response_model_exclude_unset=True)
 async def get_graph(
     assistant_id: str, services: ServicesDep, principal: PrincipalDep, xray: str = Query("false")
-) -> dict[str, Any]:
+) -> GraphDrawing:
     row = await assistants.resolve(services.pool, principal, assistant_id, list(services.graphs))
     depth: int | bool = int(xray) if xray.isdigit() else xray.lower() == "true"
     drawable = services.graphs[row["graph_id"]].get_graph(xray=depth).to_json()
-    # RemoteGraph splats each edge into Edge(**edge): only its own keys may appear.
-    drawable["edges"] = [
-        {k: v for k, v in e.items() if k in ("source", "target", "data", "conditional")} for e in drawable["edges"]
-    ]
-    return drawable
+    # RemoteGraph splats each edge into Edge(**edge): only its own keys may appear (the model keeps only those).
+    return GraphDrawing.model_validate(drawable)
 
 
 @router.get("/{assistant_id}/schemas")
-async def get_schemas(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def get_schemas(assistant_id: str, services: ServicesDep, principal: PrincipalDep) -> GraphSchemas:
     row = await assistants.resolve(services.pool, principal, assistant_id, [])
     graph = services.graphs[row["graph_id"]]
-    return {
-        "graph_id": row["graph_id"],
-        "input_schema": graph.get_input_jsonschema(),
-        "output_schema": graph.get_output_jsonschema(),
-        "state_schema": _state_schema(graph),
-        "config_schema": {},  # the agent takes its per-run settings as context (below), not configurable
-        "context_schema": graph.get_context_jsonschema(),
-    }
+    return GraphSchemas(
+        graph_id=row["graph_id"],
+        input_schema=graph.get_input_jsonschema(),
+        output_schema=graph.get_output_jsonschema(),
+        state_schema=_state_schema(graph),
+        config_schema={},  # the agent takes its per-run settings as context (below), not configurable
+        context_schema=graph.get_context_jsonschema(),
+    )
 
 
 @router.get("/{assistant_id}/subgraphs")
 @router.get("/{assistant_id}/subgraphs/{namespace}")
 async def get_subgraphs(
     assistant_id: str, services: ServicesDep, principal: PrincipalDep, namespace: str | None = None
-) -> dict[str, Any]:
+) -> dict[str, SubgraphSchemas]:
     await assistants.resolve(services.pool, principal, assistant_id, [])
     return {}  # the agent graph has no subgraphs
 

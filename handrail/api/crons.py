@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from handrail import crons
 from handrail.api.deps import PrincipalDep, ServicesDep
-from handrail.api.paging import Limit, Offset, page
+from handrail.api.paging import Limit, Offset, page, page_of
+from handrail.crons import Cron
 
 router = APIRouter(tags=["crons"])
 
@@ -81,22 +82,22 @@ class CronSearch(BaseModel):
 
 
 @router.post("/runs/crons")
-async def create_stateless_cron(body: CronCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def create_stateless_cron(body: CronCreate, services: ServicesDep, principal: PrincipalDep) -> Cron:
     row = await crons.create_cron(services, principal, None, body.model_dump(exclude_unset=True))
-    return crons.cron_json(row)
+    return Cron.from_row(row)
 
 
 @router.post("/threads/{thread_id}/runs/crons")
 async def create_thread_cron(
     thread_id: uuid.UUID, body: CronCreate, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> Cron:
     fields = body.model_dump(exclude_unset=True)
     fields.pop("on_run_completed", None)  # a thread cron's runs stay on its thread
     row = await crons.create_cron(services, principal, str(thread_id), fields)
-    return crons.cron_json(row)
+    return Cron.from_row(row)
 
 
-@router.post("/runs/crons/search")
+@router.post("/runs/crons/search", response_model=page_of(Cron), response_model_exclude_unset=True)
 async def search_crons(
     body: CronSearch, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> list[dict[str, Any]]:
@@ -109,7 +110,7 @@ async def search_crons(
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    return page(response, [crons.cron_json(r) for r in rows], total=total, offset=body.offset, select=body.select)
+    return page(response, [Cron.from_row(r) for r in rows], total=total, offset=body.offset, select=body.select)
 
 
 @router.post("/runs/crons/count")
@@ -122,16 +123,14 @@ async def count_crons(
 
 
 @router.get("/runs/crons/{cron_id}")
-async def get_cron(cron_id: uuid.UUID, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return crons.cron_json(await crons.get_cron(services, principal, str(cron_id)))
+async def get_cron(cron_id: uuid.UUID, services: ServicesDep, principal: PrincipalDep) -> Cron:
+    return Cron.from_row(await crons.get_cron(services, principal, str(cron_id)))
 
 
 @router.patch("/runs/crons/{cron_id}")
-async def update_cron(
-    cron_id: uuid.UUID, body: CronPatch, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+async def update_cron(cron_id: uuid.UUID, body: CronPatch, services: ServicesDep, principal: PrincipalDep) -> Cron:
     row = await crons.update_cron(services, principal, str(cron_id), body.model_dump(exclude_unset=True))
-    return crons.cron_json(row)
+    return Cron.from_row(row)
 
 
 @router.delete("/runs/crons/{cron_id}", status_code=204)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from handrail import __version__
 from handrail.api.deps import ServicesDep
@@ -20,8 +21,50 @@ CHECK_DB_TIMEOUT_S = 5.0
 router = APIRouter(tags=["meta"])
 
 
-@router.get("/ok", response_model=None)
-async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any] | JSONResponse:
+class Health(BaseModel):
+    ok: bool = True
+    status: Literal["ok", "degraded"]
+    reasons: list[str] = Field(default_factory=list, description="What is degraded; absent when all is well.")
+
+
+class Unavailable(BaseModel):
+    ok: bool = False
+    status: Literal["unavailable"]
+    detail: str
+    reasons: list[str]
+
+
+class Host(BaseModel):
+    kind: str
+    project_id: str | None
+    revision_id: str | None
+    tenant_id: str | None
+
+
+class HandrailInfo(BaseModel):
+    database: str = Field(description="`external`, or `embedded` (a Postgres Handrail started itself).")
+    bus: str = Field(description="What carries events between processes: `redis`, `postgres` or `local`.")
+    degraded: list[str]
+    auth: Literal["dev-mode", "api-keys"]
+
+
+class Info(BaseModel):
+    """What LangGraph Studio reads to know the server, and Handrail's own section."""
+
+    version: str
+    langgraph_py_version: str
+    flags: dict[str, bool]
+    host: Host
+    handrail: HandrailInfo
+
+
+@router.get(
+    "/ok",
+    response_model=Health,
+    response_model_exclude_unset=True,
+    responses={503: {"model": Unavailable, "description": "Postgres is unreachable; retry after Retry-After."}},
+)
+async def ok(services: ServicesDep, check_db: int = 0) -> Health | JSONResponse:
     """Health from what this process already knows (no round trip): 200 `ok`, 200 `degraded` with the
     reasons (Redis down, a breaker open, the tool cache skipped), 503 with Retry-After when Postgres is
     unreachable. `check_db=1` adds a round trip to Postgres (a failure is a 503 too)."""
@@ -41,8 +84,8 @@ async def ok(services: ServicesDep, check_db: int = 0) -> dict[str, Any] | JSONR
         async with services.pool.connection(timeout=CHECK_DB_TIMEOUT_S) as conn:
             await conn.execute("SELECT 1")
     if reasons:
-        return {"ok": True, "status": "degraded", "reasons": reasons}
-    return {"ok": True, "status": "ok"}
+        return Health(ok=True, status="degraded", reasons=reasons)
+    return Health(ok=True, status="ok")
 
 
 def degradations(services: Services) -> list[str]:
@@ -63,16 +106,16 @@ async def metrics(services: ServicesDep) -> Response:
 
 
 @router.get("/info")
-async def info(services: ServicesDep) -> dict[str, Any]:
-    return {
-        "version": __version__,
-        "langgraph_py_version": version("langgraph"),
-        "flags": {"assistants": True, "crons": True, "langsmith": False, "langsmith_tracing_replicas": False},
-        "host": {"kind": "handrail", "project_id": None, "revision_id": None, "tenant_id": None},
-        "handrail": {
-            "database": services.database.kind,
-            "bus": services.bus.in_use,
-            "degraded": degradations(services),
-            "auth": "dev-mode" if services.keyring.dev_mode else "api-keys",
-        },
-    }
+async def info(services: ServicesDep) -> Info:
+    return Info(
+        version=__version__,
+        langgraph_py_version=version("langgraph"),
+        flags={"assistants": True, "crons": True, "langsmith": False, "langsmith_tracing_replicas": False},
+        host=Host(kind="handrail", project_id=None, revision_id=None, tenant_id=None),
+        handrail=HandrailInfo(
+            database=services.database.kind,
+            bus=services.bus.in_use,
+            degraded=degradations(services),
+            auth="dev-mode" if services.keyring.dev_mode else "api-keys",
+        ),
+    )

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
@@ -16,11 +16,35 @@ from handrail.api.screening import screen_input
 from handrail.auth import Principal
 from handrail.errors import InvalidRequest, Unprocessable
 from handrail.runs import event_log, repo, service
+from handrail.runs.repo import Run
 from handrail.runs.schemas import RunCreate, require_modes_known
 from handrail.services import Services
+from handrail.wire import Interrupt
 
 router = APIRouter(tags=["runs"])
 SSE = "text/event-stream; charset=utf-8"
+
+
+class RunOutput(BaseModel):
+    """The run's final values (the state's keys), and what ended it when it did not succeed. Sent as the run ends,
+    after a newline every few seconds while it runs (JSON ignores them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: dict[str, Any] | None = Field(
+        None, alias="__error__", description="`{error, message}` after a failure (the answer is still 200)."
+    )
+    interrupt: list[Interrupt] | None = Field(
+        None, alias="__interrupt__", description="The pending interrupts, after an `interrupt()`."
+    )
+
+
+# The stream routes' answer, documented as such (a client generator then knows it is not JSON).
+SSE_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Server-sent events: `event:` and `data:` lines.", "content": {SSE: {}}}
+}
+# The /wait, /join and cancel-with-wait answers: streamed JSON, documented as what it holds.
+FINAL_VALUES: dict[int | str, dict[str, Any]] = {200: {"model": RunOutput}}
 
 
 def _locations(run: dict[str, Any], *, stateless: bool, suffix: str) -> dict[str, str]:
@@ -60,58 +84,58 @@ def _wait_response(services: Services, run: dict[str, Any], *, stateless: bool) 
     )
 
 
-@router.post("/threads/{thread_id}/runs")
+@router.post("/threads/{thread_id}/runs", response_model_exclude_unset=True)
 async def create_run(
     thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
-) -> dict[str, Any]:
+) -> Run:
     """Queue a run in the background; it is returned at once as `pending`."""
     await _check_limits(services, principal, thread_id, body)
     run = await service.create_run(services, principal, thread_id, body)
     response.headers.update(_locations(run, stateless=False, suffix=""))
     response.headers["Location"] = f"/threads/{thread_id}/runs/{run['run_id']}"
-    return repo.run_json(run)
+    return Run.from_row(run)
 
 
-@router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse)
+@router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse, responses=SSE_STREAM)
 async def stream_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
     await _check_limits(services, principal, thread_id, body)
     run = await service.create_run(services, principal, thread_id, body)
     return _stream_response(services, principal, run, body, stateless=False)
 
 
-@router.post("/threads/{thread_id}/runs/wait")
+@router.post("/threads/{thread_id}/runs/wait", response_class=StreamingResponse, responses=FINAL_VALUES)
 async def wait_run(thread_id: str, body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
     await _check_limits(services, principal, thread_id, body)
     run = await service.create_run(services, principal, thread_id, body, final_only=True)
     return _wait_response(services, run, stateless=False)
 
 
-@router.post("/runs")
+@router.post("/runs", response_model_exclude_unset=True)
 async def create_stateless_run(
     body: RunCreate, services: ServicesDep, principal: PrincipalDep, response: Response
-) -> dict[str, Any]:
+) -> Run:
     await _check_limits(services, principal, None, body)
     run = await service.create_run(services, principal, None, body)
     response.headers["Content-Location"] = f"/runs/{run['run_id']}"
-    return repo.run_json(run)
+    return Run.from_row(run)
 
 
-@router.post("/runs/stream", response_class=StreamingResponse)
+@router.post("/runs/stream", response_class=StreamingResponse, responses=SSE_STREAM)
 async def stream_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
     await _check_limits(services, principal, None, body)
     run = await service.create_run(services, principal, None, body)
     return _stream_response(services, principal, run, body, stateless=True)
 
 
-@router.post("/runs/wait")
+@router.post("/runs/wait", response_class=StreamingResponse, responses=FINAL_VALUES)
 async def wait_stateless_run(body: RunCreate, services: ServicesDep, principal: PrincipalDep) -> Any:
     await _check_limits(services, principal, None, body)
     run = await service.create_run(services, principal, None, body, final_only=True)
     return _wait_response(services, run, stateless=False)
 
 
-@router.post("/runs/batch")
-async def create_batch(body: list[RunCreate], services: ServicesDep, principal: PrincipalDep) -> list[dict[str, Any]]:
+@router.post("/runs/batch", response_model_exclude_unset=True)
+async def create_batch(body: list[RunCreate], services: ServicesDep, principal: PrincipalDep) -> list[Run]:
     """Queue several stateless runs. The whole batch is checked before the first run is queued."""
     if len(body) > services.settings.max_batch_runs:
         raise Unprocessable(
@@ -119,10 +143,10 @@ async def create_batch(body: list[RunCreate], services: ServicesDep, principal: 
             "(setting MAX_BATCH_RUNS); send several batches"
         )
     await _check_limits(services, principal, None, *body)
-    return [repo.run_json(await service.create_run(services, principal, None, item)) for item in body]
+    return [Run.from_row(await service.create_run(services, principal, None, item)) for item in body]
 
 
-@router.get("/threads/{thread_id}/runs")
+@router.get("/threads/{thread_id}/runs", response_model_exclude_unset=True)
 async def list_runs(
     thread_id: str,
     services: ServicesDep,
@@ -130,17 +154,17 @@ async def list_runs(
     limit: LimitQuery = 10,
     offset: OffsetQuery = 0,
     status: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Run]:
     from handrail import threads
 
     row = await threads.get_thread(services.pool, principal, thread_id)
     rows = await repo.list_runs(services.pool, row["thread_id"], limit=limit, offset=offset, status=status or None)
-    return [repo.run_json(r) for r in rows]
+    return [Run.from_row(r) for r in rows]
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
-async def get_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return repo.run_json(await repo.get_run(services.pool, principal, thread_id, run_id))
+@router.get("/threads/{thread_id}/runs/{run_id}", response_model_exclude_unset=True)
+async def get_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> Run:
+    return Run.from_row(await repo.get_run(services.pool, principal, thread_id, run_id))
 
 
 @router.delete("/threads/{thread_id}/runs/{run_id}", status_code=204)
@@ -149,13 +173,13 @@ async def delete_run(thread_id: str, run_id: str, services: ServicesDep, princip
     return Response(status_code=204)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/join")
+@router.get("/threads/{thread_id}/runs/{run_id}/join", response_class=StreamingResponse, responses=FINAL_VALUES)
 async def join_run(thread_id: str, run_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     run = await repo.get_run(services.pool, principal, thread_id, run_id)
     return StreamingResponse(service.wait_body(services, run["run_id"]), media_type="application/json")
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse)
+@router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse, responses=SSE_STREAM)
 async def join_stream(
     thread_id: str,
     run_id: str,
@@ -181,7 +205,12 @@ async def join_stream(
     return StreamingResponse(events, media_type=SSE)
 
 
-@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+@router.post(
+    "/threads/{thread_id}/runs/{run_id}/cancel",
+    status_code=202,
+    response_class=Response,
+    responses={**FINAL_VALUES, 202: {"description": "Cancellation requested (without `wait`): no body."}},
+)
 async def cancel_run(
     thread_id: str,
     run_id: str,

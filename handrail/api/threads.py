@@ -13,11 +13,14 @@ from pydantic import BaseModel, Field, field_validator
 from handrail import state, threads
 from handrail.api.deps import PrincipalDep, ServicesDep
 from handrail.api.limits import check_messages
-from handrail.api.paging import Limit, LimitQuery, Offset, page
+from handrail.api.paging import Limit, LimitQuery, Offset, page, page_of
+from handrail.api.runs import SSE_STREAM
 from handrail.errors import Conflict, InvalidRequest, Unprocessable, first_line
 from handrail.runs import repo, service
 from handrail.runs.schemas import checkpoint_ids_are_strings
 from handrail.serialize import to_json
+from handrail.state import StateUpdated, ThreadState
+from handrail.threads import Thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
@@ -73,10 +76,14 @@ class HistoryQuery(BaseModel):
     _checkpoints = field_validator("before", "checkpoint")(checkpoint_ids_are_strings)
 
 
-@router.post("")
+class PruneResult(BaseModel):
+    pruned_count: int = Field(description="How many threads were pruned.")
+
+
+@router.post("", response_model_exclude_unset=True)
 async def create_thread(
     services: ServicesDep, principal: PrincipalDep, body: Annotated[ThreadCreate | None, Body()] = None
-) -> dict[str, Any]:
+) -> Thread:
     body = body or ThreadCreate()
     if body.supersteps:
         raise Conflict("supersteps on thread creation are not supported; create the thread, then POST its state")
@@ -87,10 +94,10 @@ async def create_thread(
         metadata=body.metadata,
         if_exists=body.if_exists,
     )
-    return threads.thread_json(row)
+    return Thread.from_row(row)
 
 
-@router.post("/search")
+@router.post("/search", response_model=page_of(Thread), response_model_exclude_unset=True)
 async def search_threads(
     body: ThreadSearch, services: ServicesDep, principal: PrincipalDep, response: Response
 ) -> list[dict[str, Any]]:
@@ -106,7 +113,7 @@ async def search_threads(
         sort_by=body.sort_by,
         sort_order=body.sort_order,
     )
-    found = [threads.thread_json(r) for r in rows]
+    found = [Thread.from_row(r) for r in rows]
     return page(response, found, total=total, offset=body.offset, select=body.select)
 
 
@@ -129,25 +136,30 @@ class ThreadPrune(BaseModel):
 
 
 @router.post("/prune")
-async def prune_threads(body: ThreadPrune, services: ServicesDep, principal: PrincipalDep) -> dict[str, int]:
+async def prune_threads(body: ThreadPrune, services: ServicesDep, principal: PrincipalDep) -> PruneResult:
     """LangGraph's prune: `delete`, or `keep_latest` (the threads stay, with their latest state)."""
     pruned = await service.prune_threads(services, principal, [str(t) for t in body.thread_ids], body.strategy)
-    return {"pruned_count": pruned}
+    return PruneResult(pruned_count=pruned)
 
 
-@router.get("/{thread_id}")
-async def get_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return threads.thread_json(await threads.get_thread(services.pool, principal, thread_id))
+@router.get("/{thread_id}", response_model_exclude_unset=True)
+async def get_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> Thread:
+    return Thread.from_row(await threads.get_thread(services.pool, principal, thread_id))
 
 
-@router.patch("/{thread_id}")
+@router.patch(
+    "/{thread_id}",
+    response_model=Thread,
+    response_model_exclude_unset=True,
+    responses={204: {"description": "With `Prefer: return=minimal`: no body."}},
+)
 async def patch_thread(
     thread_id: str, body: ThreadPatch, services: ServicesDep, principal: PrincipalDep, prefer: str | None = Header(None)
-) -> Any:
+) -> Thread | Response:
     row = await threads.patch_thread(services.pool, principal, thread_id, body.metadata)
     if prefer == "return=minimal":
         return Response(status_code=204)
-    return threads.thread_json(row)
+    return Thread.from_row(row)
 
 
 @router.delete("/{thread_id}", status_code=204)
@@ -157,7 +169,7 @@ async def remove_thread(thread_id: str, services: ServicesDep, principal: Princi
     return Response(status_code=204)
 
 
-@router.get("/{thread_id}/stream", response_class=StreamingResponse)
+@router.get("/{thread_id}/stream", response_class=StreamingResponse, responses=SSE_STREAM)
 async def join_thread_stream(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> Any:
     """Every run on the thread, from the one in flight now on, as SSE (the `run_modes` view)."""
     row = await threads.get_thread(services.pool, principal, thread_id)
@@ -166,15 +178,16 @@ async def join_thread_stream(thread_id: str, services: ServicesDep, principal: P
     )
 
 
-@router.post("/{thread_id}/copy")
-async def copy_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return threads.thread_json(await threads.copy_thread(services.pool, principal, thread_id), include_values=False)
+@router.post("/{thread_id}/copy", response_model_exclude_unset=True)
+async def copy_thread(thread_id: str, services: ServicesDep, principal: PrincipalDep) -> Thread:
+    """A new thread with the same metadata and a copy of every checkpoint (this answer has no `values` key)."""
+    return Thread.from_row(await threads.copy_thread(services.pool, principal, thread_id), include_values=False)
 
 
 @router.get("/{thread_id}/state")
 async def get_state(
     thread_id: str, services: ServicesDep, principal: PrincipalDep, subgraphs: bool = False
-) -> dict[str, Any]:
+) -> ThreadState:
     row = await threads.get_thread(services.pool, principal, thread_id)
     return await state.read_state(services.graph, str(row["thread_id"]), subgraphs=subgraphs)
 
@@ -182,7 +195,7 @@ async def get_state(
 @router.post("/{thread_id}/state/checkpoint")
 async def get_state_at(
     thread_id: str, body: StateAtCheckpoint, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> ThreadState:
     row = await threads.get_thread(services.pool, principal, thread_id)
     return await state.read_state(
         services.graph, str(row["thread_id"]), checkpoint=body.checkpoint, subgraphs=body.subgraphs
@@ -192,7 +205,7 @@ async def get_state_at(
 @router.get("/{thread_id}/state/{checkpoint_id}")
 async def get_state_by_id(
     thread_id: str, checkpoint_id: str, services: ServicesDep, principal: PrincipalDep, subgraphs: bool = False
-) -> dict[str, Any]:
+) -> ThreadState:
     row = await threads.get_thread(services.pool, principal, thread_id)
     return await state.read_state(
         services.graph, str(row["thread_id"]), checkpoint_id=checkpoint_id, subgraphs=subgraphs
@@ -202,7 +215,7 @@ async def get_state_by_id(
 @router.post("/{thread_id}/state")
 async def update_state(
     thread_id: str, body: StateUpdate, services: ServicesDep, principal: PrincipalDep
-) -> dict[str, Any]:
+) -> StateUpdated:
     limits = services.settings
     check_messages(
         [("values", body.values)],
@@ -257,7 +270,7 @@ async def update_state(
 @router.post("/{thread_id}/history")
 async def post_history(
     thread_id: str, services: ServicesDep, principal: PrincipalDep, body: Annotated[HistoryQuery | None, Body()] = None
-) -> list[dict[str, Any]]:
+) -> list[ThreadState]:
     body = body or HistoryQuery()
     row = await threads.get_thread(services.pool, principal, thread_id)
     return await state.history(
@@ -273,7 +286,7 @@ async def post_history(
 @router.get("/{thread_id}/history")
 async def get_history(
     thread_id: str, services: ServicesDep, principal: PrincipalDep, limit: LimitQuery = 10, before: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ThreadState]:
     row = await threads.get_thread(services.pool, principal, thread_id)
     return await state.history(
         services.graph, str(row["thread_id"]), limit=limit, before=before, metadata=None, checkpoint=None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel, ConfigDict, Field
 
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import NotFound
+from handrail.wire import Timestamp
 
 IN_FLIGHT = ("pending", "running")
 END_EVENT = "__end__"  # internal marker: the run is final; readers stop, clients never see it
@@ -43,20 +45,32 @@ _FOLLOWS = (
 )
 
 
-def run_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "run_id": str(row["run_id"]),
-        "thread_id": str(row["thread_id"]),
-        "assistant_id": str(row["assistant_id"]),
-        "created_at": row["created_at"].isoformat(),
-        "updated_at": row["updated_at"].isoformat(),
-        "status": row["status"],
-        "metadata": row["metadata"],
-        "kwargs": row["kwargs"],
-        "multitask_strategy": row["multitask_strategy"],
-        # What the run did and cost, once it ended (handrail/runs/summary.py); absent before.
-        **({"summary": row["summary"]} if row.get("summary") is not None else {}),
-    }
+RunStatus = Literal["pending", "running", "success", "error", "timeout", "interrupted"]
+
+
+class Run(BaseModel):
+    """A run as the SDK's Run: what it was asked (`kwargs`), where it is (`status`), and once it ended, its summary."""
+
+    # Forbidden (no key is ever extra here) so that mypy's pydantic plugin gives __init__ no catch-all **kwargs,
+    # which would clash with the `kwargs` field.
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID
+    thread_id: uuid.UUID
+    assistant_id: uuid.UUID = Field(description="The resolved assistant (a UUID, even when the run named a graph).")
+    created_at: Timestamp
+    updated_at: Timestamp
+    status: RunStatus
+    metadata: dict[str, Any]
+    kwargs: dict[str, Any] = Field(description="The run's normalised request: input, command, config, context, ….")
+    multitask_strategy: Literal["reject", "interrupt", "rollback", "enqueue"]
+    # handrail/runs/summary.py
+    summary: dict[str, Any] | None = Field(None, description="What the run did and cost; absent until it ends.")
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Run:
+        keys = [k for k in cls.model_fields if k != "summary" or row.get("summary") is not None]
+        return cls(**{k: row[k] for k in keys})
 
 
 _INSERT_COLUMNS = (
