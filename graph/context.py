@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from llm.resilience import ModelChain
+from llm.tokens import Tokenizer
 from llm.usage import PRICES, Prices, Usage
 from tools.gate import ApprovalGate, NoApprovalLedger
 
@@ -42,6 +43,10 @@ class RunContext:
     max_cost_usd: float = 1.0
     tools_enabled: frozenset[str] | None = None
     """The tools this run may call (None: every registered tool)."""
+    context_max_turns: int = 8
+    """Turns of the conversation the models are sent verbatim; older ones reach them as a summary."""
+    context_max_tokens: int = 4_000
+    """Tokens of conversation (summary and turns) the models are sent at most; the latest request always."""
     response_format: dict[str, Any] | None = None
     """OpenAI's shapes (`{"type": "json_object"}`, `{"type": "json_schema", ...}`): the answer is checked."""
 
@@ -110,6 +115,8 @@ _LIMITS: dict[str, tuple[type | tuple[type, ...], float]] = {
     "run_timeout_s": ((int, float), 0.001),
     "max_tokens": (int, 1),
     "max_cost_usd": ((int, float), 0),
+    "context_max_turns": (int, 1),
+    "context_max_tokens": (int, 200),
 }
 
 
@@ -182,6 +189,10 @@ class AgentDeps:
     guards: Guards = Guards()
     tool_resilience: ToolResilience | None = None
     """Cache, retries and breakers around tool calls (tools.runner); None: each call runs once, as asked."""
+    state_max_messages: int = 0
+    """Messages a thread's state keeps at most once older ones are summarized (0: all; nodes/window.py)."""
+    context_tokenizer: Tokenizer = "estimate"
+    """How the context window counts tokens (llm/tokens.py)."""
 
     def context(self, runtime: Runtime[RunContext] | None) -> RunContext:
         """The run's context, or the defaults when the caller passed none (`langgraph dev`, tests)."""

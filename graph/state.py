@@ -112,5 +112,9 @@ class AgentState(TypedDict):
     """Every guardrail that fired this turn, blocking or not (a fenced tool output, a redaction)."""
     intended: NotRequired[list[str]]
     """Side-effecting tools the turn's first plan named, from the user's words alone."""
+    summary: NotRequired[str | None]
+    """What the turns before the context window said, for the models (nodes/window.py)."""
+    summarized_through: NotRequired[str | None]
+    """Id of the last message the summary covers."""
     tainted: NotRequired[bool]
     """A tool output of this turn held instruction-like text (it was fenced before any model read it)."""

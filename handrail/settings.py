@@ -68,6 +68,29 @@ class Settings(BaseSettings):
         description="The tools runs may call, as a JSON list (empty: every registered tool). Assistants and "
         "runs narrow it with `context.tools_enabled`.",
     )
+    context_max_turns: int = Field(
+        8,
+        ge=1,
+        description="Turns of a conversation the models are sent verbatim; older turns reach them as a "
+        "running summary. Assistants and runs may lower it with `context.context_max_turns`.",
+    )
+    context_max_tokens: int = Field(
+        4_000,
+        ge=200,
+        description="Most tokens of conversation (summary and recent turns) sent to a model; the "
+        "latest request is always sent. Lowered per assistant or run with `context.context_max_tokens`.",
+    )
+    context_tokenizer: Literal["estimate", "model"] = Field(
+        "estimate",
+        description="How the context window counts tokens: `estimate` (about 4 characters a token) "
+        "or `model` (the provider's tokenizer; OpenAI's downloads its vocabulary on first use).",
+    )
+    state_max_messages: int = Field(
+        0,
+        ge=0,
+        description="Messages a thread's state keeps at most: older ones, once summarized, leave "
+        "`values.messages` (they stay in the thread's history until pruned). 0 keeps every message.",
+    )
     max_tool_output_chars: int = Field(
         20_000, ge=100, description="Largest tool result (as JSON) a model is shown; longer ones are cut."
     )

@@ -102,6 +102,8 @@ def default_context(settings: Settings, user_id: str = "anonymous") -> RunContex
         run_timeout_s=settings.run_timeout_s,
         max_tokens=settings.run_max_tokens,
         max_cost_usd=settings.run_max_cost_usd,
+        context_max_turns=settings.context_max_turns,
+        context_max_tokens=settings.context_max_tokens,
         tools_enabled=frozenset(settings.tools_enabled) if settings.tools_enabled else None,
     )
 
@@ -184,4 +186,6 @@ def build_deps(
             max_tool_output_chars=settings.max_tool_output_chars,
         ),
         tool_resilience=tool_resilience or tool_resilience_from_settings(settings),
+        state_max_messages=settings.state_max_messages,
+        context_tokenizer=settings.context_tokenizer,
     )

@@ -16,6 +16,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 
 from llm import offline_rules as rules
 from llm.local import LocalToolCallingModel
+from llm.offline_summary import summarize
 from llm.protocol import extract, last_user_text
 
 PLAN_TOOL = "Plan"
@@ -43,6 +44,8 @@ class OfflineChatModel(LocalToolCallingModel):
             step = data.get("step", {})
             args = rules.fill_references(step.get("args", {}), data.get("observations", []))
             message = self._call(names[0], args)
+        elif "summary_so_far" in data:  # asked for a conversation's running summary (nodes/window.py)
+            message = AIMessage(content=summarize(data))
         else:
             answer = rules.write_answer(data)
             if data.get("response_format"):  # asked for JSON: the same answer, as the one field it can fill

@@ -14,9 +14,11 @@ from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, PlanStep
 from llm.protocol import embed, last_user_text
 from llm.resilience import ModelsUnavailable
+from llm.tokens import counter_for
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, note, stop
+from nodes.window import window
 from tools.registry import Registry
 
 PROMPT = """You plan the work of an agent that acts only through tools.
@@ -24,7 +26,8 @@ Call the Plan tool with the shortest list of steps that fulfils the user's lates
 Each step names one tool from the catalogue below, its arguments (valid for that tool's schema) and
 its purpose. When an argument needs an earlier step's result, write {{step:N}} (N counts from 1).
 Never invent tools. If observations or feedback are given, plan only the remaining work and do not
-repeat a call that failed or was rejected. If no tool can help, return an empty list of steps."""
+repeat a call that failed or was rejected. If no tool can help, return an empty list of steps.
+Earlier turns of a long conversation are given as summary_of_earlier_turns."""
 
 
 class PlannedStep(BaseModel):
@@ -73,6 +76,7 @@ def check_plan(message: AIMessage, registry: Registry) -> tuple[list[PlanStep], 
 
 def make_plan(deps: AgentDeps) -> NodeFn:
     planner = deps.models.planner.bind_tools([Plan], tool_choice="Plan", check=malformed_plan)
+    count = counter_for(deps.models.planner, deps.context_tokenizer)
 
     async def plan(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         """Write the plan; a refused plan is fed back once for a re-plan and never executed."""
@@ -87,12 +91,19 @@ def make_plan(deps: AgentDeps) -> NodeFn:
             await note(deps, runtime, screened)
             return {**turn, **_no_plan(), **stop(turn, screened)}  # type: ignore[arg-type]
         catalog = _allowed(deps.registry.catalog(), ctx)
+        # A long thread costs what a short one does: the planner sees the latest turns and a summary.
+        summary = state.get("summary")
+        conversation = window(
+            state["messages"], summary, max_turns=ctx.context_max_turns, max_tokens=ctx.context_max_tokens, count=count
+        )
         used = Usage()
         steps: list[PlanStep] = []
         error: str | None = None
         for _attempt in range(2):
             data = {"tools": catalog, "observations": turn["observations"], "feedback": feedback}
-            prompt = [SystemMessage(PROMPT + "\n" + embed(data)), *state["messages"]]
+            if summary:
+                data["summary_of_earlier_turns"] = summary
+            prompt = [SystemMessage(PROMPT + "\n" + embed(data)), *conversation]
             admitted = await admit_model_call(deps, {**state, **add_usage(turn, used)}, ctx, planner, prompt)
             if admitted.blocked:
                 await note(deps, runtime, admitted)

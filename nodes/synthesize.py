@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,9 +22,11 @@ from guardrails.verdict import Verdict
 from llm.offline_rules import write_answer
 from llm.protocol import embed, last_user_text
 from llm.resilience import ModelsUnavailable
+from llm.tokens import counter_for
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, fired, note, stop, user_texts
+from nodes.window import compact
 
 logger = logging.getLogger("handrail.nodes")
 
@@ -34,7 +37,38 @@ JSON_PROMPT = "\nAnswer with one JSON object only, no prose around it, matching 
 
 
 def make_synthesize(deps: AgentDeps) -> NodeFn:
+    count = counter_for(deps.models.planner, deps.context_tokenizer)  # the window is the planner's
+
     async def synthesize(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+        update = await answer(state, runtime)
+        ctx = deps.context(runtime)
+        spent = {"tokens": update["tokens"], "cost_usd": update["cost_usd"]}  # the turn's, answer included
+
+        async def ask(prompt: list[BaseMessage]) -> tuple[str, Usage] | None:
+            admitted = await admit_model_call(deps, spent, ctx, deps.models.synthesizer, prompt)
+            if admitted.blocked:
+                return None  # out of budget: the rule writes the summary
+            try:
+                reply = await deps.models.synthesizer.ainvoke(prompt)
+            except Exception as exc:  # the summary is bookkeeping: a failure must not fail the turn
+                logger.warning("synthesize.summary_failed", extra={"reason": str(exc)[:200]})
+                return None
+            return str(reply.text), usage_of(reply, deps.prices)
+
+        folded, used = await compact(
+            {**state},
+            update["messages"][0],
+            ask=ask,
+            max_turns=ctx.context_max_turns,
+            max_tokens=ctx.context_max_tokens,
+            state_max_messages=deps.state_max_messages,
+            count=count,
+        )
+        if "messages" in folded:  # the summarized past removed, the answer appended
+            folded["messages"] = [*folded["messages"], *update["messages"]]
+        return {**update, **folded, **(add_usage(spent, used) if used.tokens else {})}
+
+    async def answer(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx = deps.context(runtime)
         update: dict[str, Any] = {}
         if state.get("blocked") and str(state.get("guardrail") or "").startswith("input."):
@@ -117,4 +151,6 @@ def _acted_on(state: AgentState) -> set[str]:
 
 
 def _answered(state: AgentState, update: dict[str, Any], answer: str, used: Usage) -> dict[str, Any]:
-    return {**update, "final_answer": answer, "messages": [AIMessage(content=answer)], **add_usage(state, used)}
+    # An id now, not from the reducer: the summary records the last message it covers by id.
+    message = AIMessage(content=answer, id=str(uuid.uuid4()))
+    return {**update, "final_answer": answer, "messages": [message], **add_usage(state, used)}
