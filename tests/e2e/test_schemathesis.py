@@ -3,7 +3,7 @@
 No response may be a 5xx, and every response with a documented status must match its documented schema: the
 response models (Thread, ThreadState, Run, Assistant, Cron, Approval, …, and the error body), which
 tests/unit/test_openapi.py requires of every JSON route. A model that promised a key the server leaves out, or a
-type it does not send, fails here (checked by swapping the timestamps' documented type: 33 operations failed).
+type it does not send, fails here (checked: timestamps documented as integers fail the thread and assistant routes).
 
 The server is a dedicated one on its own database (the fuzzer creates threads, assistants, store items and
 runs that would show up in other tests' searches), with `workers=0`: runs are queued but never executed, so
