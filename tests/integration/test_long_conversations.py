@@ -57,7 +57,6 @@ async def test_turn_200_sends_each_model_about_what_turn_20_does(pool, thread_co
     assert len(state["messages"]) == 2 * TURNS, "by default the state keeps the whole conversation"
     # The summary is bounded (an eighth of CONTEXT_MAX_TOKENS, 4 characters a token) and keeps the latest turns.
     assert len(state["summary"]) <= 4_000 // 8 * 4 and "what is 193*7" in state["summary"]
-    print(f"largest prompt per node: turn 2 {per_turn[2]}, turn 20 {per_turn[20]}, turn {TURNS} {per_turn[TURNS]}")
 
 
 async def test_with_state_max_messages_the_checkpoint_stops_growing(pool, thread_config):
