@@ -11,6 +11,7 @@ import re
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from guardrails import retention
 from guardrails.verdict import Verdict
 
 LAYER = "tool_policy"
@@ -27,17 +28,21 @@ def check(
     intended: Collection[str],
     tainted: bool,
     user_texts: Iterable[str],
+    retains: bool = False,
 ) -> Verdict:
     """`allowed`: the run's allowlist (None: every tool). `switched_off`: the operator's reason, when
     the tool's kill switch is off. `intended`: side-effecting tools the turn's first plan named, made
     from the user's words before any tool output was read. `tainted`: a tool output of this turn held
-    instruction-like text."""
+    instruction-like text. `retains`: the tool keeps its arguments beyond the run (long-term memory), so they
+    may hold no card number, SSN or secret (guardrails.retention)."""
     if allowed is not None and tool not in allowed:
         return Verdict.block(LAYER, "not_allowed", f"{tool} is not enabled for this assistant; it was not run")
     if switched_off is not None:
         return Verdict.block(
             LAYER, "kill_switch", f"{tool} is switched off by an operator ({switched_off}); it was not run"
         )
+    if retains and (why := retention.refusal(args)):
+        return Verdict.block(LAYER, "sensitive_memory", f"{tool} was not run: {why}")
     if not side_effects:
         return Verdict.allow(LAYER)
     if tool not in intended:

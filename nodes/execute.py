@@ -155,6 +155,7 @@ async def _run(
         user_id=ctx.user_id,
         thread_id=thread_id,
         resources=deps.tool_resources,
+        store=runtime.store if runtime is not None else None,
     )
     # Progress for UIs that stream `custom`: which call starts, and how it ended.
     progress = {"call_id": pending["call_id"], "tool": spec.name, "step": pending["step"] + 1}

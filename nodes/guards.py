@@ -110,6 +110,7 @@ async def tool_verdict(deps: AgentDeps, state: AgentState, ctx: RunContext, pend
         tainted=tainted,
         # Read only after a tainted tool output, the one case the policy looks at them: not on every call.
         user_texts=user_texts(state["messages"]) if tainted else (),
+        retains=spec.retains,
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
+from langgraph.store.base import BaseStore
 from pydantic import BaseModel, ConfigDict
 
 Risk = Literal["read", "write", "dangerous"]
@@ -50,6 +51,8 @@ class ToolEnv:
     thread_id: str | None = None
     resources: Any = None  # ToolResources (pool, SMTP settings); typed loosely to keep tools/ import-free
     extras: dict[str, Any] = field(default_factory=dict)
+    store: BaseStore | None = None
+    """The graph's long-term store (LangGraph's `runtime.store`), or None when it was compiled without one."""
 
 
 def call_key(tool_name: str, args: dict[str, Any]) -> str:
@@ -81,6 +84,9 @@ class ToolSpec(Generic[A]):
     cache_per_user: bool = False
     """Whether the result depends on who asks (their orders, their account): then one user's cached
     result is never served to another."""
+    retains: bool = False
+    """Whether what the tool is given outlives the run (long-term memory): the tool policy then refuses
+    arguments holding a card number, SSN or secret (guardrails.retention)."""
 
     def __post_init__(self) -> None:
         if self.cache_ttl_s is not None and (self.risk != "read" or not self.idempotent or self.cache_ttl_s <= 0):
@@ -131,6 +137,7 @@ def tool(
     preview: Callable[[A], str] | None = None,
     cache_ttl_s: float | None = None,
     cache_per_user: bool = False,
+    retains: bool = False,
 ) -> Callable[[ToolFn[A]], ToolSpec[A]]:
     """Declare a tool: ``@tool(args=MyArgs, risk="write")`` over ``async def f(args, env)``.
 
@@ -155,6 +162,7 @@ def tool(
             preview=preview,
             cache_ttl_s=cache_ttl_s,
             cache_per_user=cache_per_user,
+            retains=retains,
         )
 
     return wrap
