@@ -37,7 +37,11 @@ class OfflineChatModel(LocalToolCallingModel):
         if PLAN_TOOL in names:
             catalogue = {t["name"] for t in data.get("tools", [])}
             steps = rules.plan_steps(
-                last_user_text(messages), catalogue, data.get("observations", []), data.get("feedback")
+                last_user_text(messages),
+                catalogue,
+                data.get("observations", []),
+                data.get("feedback"),
+                memories=[m["text"] for m in data.get("memories") or [] if isinstance(m, dict) and "text" in m],
             )
             message = self._call(PLAN_TOOL, {"steps": steps})
         elif names:

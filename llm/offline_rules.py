@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 # The rules read at most this much of a request. It is far above anything a person types and above the longest
@@ -58,6 +59,21 @@ EMAIL_VERB = re.compile(r"\b(e-?mail|mail|send|notify|write to|tell)\b", re.IGNO
 TIME = re.compile(r"\b(time|date|what day)\b", re.IGNORECASE)
 FILLER = re.compile(r"\b(please|email|e-mail|send|a|an|the|to|me|us)\b", re.IGNORECASE)
 MESSAGE_BODY = re.compile(r"(?:saying|that says|with the message|:)\s*(.+)", re.IGNORECASE | re.DOTALL)
+# "remember that ...", "remember: ...", "please remember ...": the rest is the fact. Only at the start of the request,
+# so "do you remember the instructions?" or "I can't remember the policy" is no request to remember.
+REMEMBER = re.compile(
+    r"^\s*+(?:please\s++remember\b(?:\s++that\b)?+|remember(?:\s++that\b|\s*+:))\s*+:?\s*+(\S.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+# "forget that ...", "forget about ...", "forget my ...", "forget what I said about ...", "please forget ...". Only
+# at the start and never in a question: "Forget the refund, how long do I have to exchange?" asks about exchanges.
+FORGET = re.compile(
+    r"^\s*+(?:please\s++forget|forget(?=\s++(?:(?:that|about|my|what\s++i\s++(?:said|told\s++you))\s++\w|everything\b)))"
+    r"\s++(?:(?:that|about|what\s++i\s++(?:said|told\s++you)\s++about)\s++)?+(\w.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+# A memory that says where messages go ("always send summaries to finance@acme.test").
+MEMORY_RECIPIENT = re.compile(r"\b(?:e-?mails?|mail|send|sent|summar(?:y|ies)|reports?|updates?|address)\b", re.I)
 # Words that dangle at the end of a topic ("a summary of the refund policy to ..." once the address is cut out).
 TRAILING_LINKS = ("to", "and send", "and email", "for")
 _DECODER = json.JSONDecoder()
@@ -66,9 +82,15 @@ _JSON_LOOKAHEAD = 16
 
 
 def plan_steps(
-    request: str, tools: set[str], observations: list[dict[str, Any]], feedback: str | None
+    request: str,
+    tools: set[str],
+    observations: list[dict[str, Any]],
+    feedback: str | None,
+    memories: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Steps for `request` using only `tools`, leaving out work the observations show was tried."""
+    """Steps for `request` using only `tools`, leaving out work the observations show was tried. `memories` are the
+    user's remembered facts, most relevant first: the rules use one that names an address for an email that the
+    request asks for without one."""
     request = request[:MAX_REQUEST_CHARS]
     explicit = _explicit_calls(request)
     steps = explicit
@@ -79,8 +101,20 @@ def plan_steps(
         # JSON ("2030-01-01" read as arithmetic) would run tools nobody asked for. Do nothing and say so.
         return []
     if not steps:
-        steps = _intent_steps(request, tools)
+        steps = _memory_steps(request, tools) or _intent_steps(request, tools, memories)
     return [s for s in steps if not _tried(s, observations)]
+
+
+def _memory_steps(request: str, tools: set[str]) -> list[dict[str, Any]]:
+    """A request to remember or to forget is that and nothing else: "remember to email x@y.test every Monday"
+    keeps a fact, it sends no email."""
+    if "?" not in request and "forget" in tools and (match := FORGET.match(request)):
+        about = match.group(1).strip().rstrip(".!")
+        return [{"tool": "forget", "args": {"about": about}, "purpose": "forget what the user asked to forget"}]
+    if "remember" in tools and (match := REMEMBER.match(request)):
+        fact = match.group(1).strip().rstrip(".!")
+        return [{"tool": "remember", "args": {"fact": fact}, "purpose": "keep what the user asked to remember"}]
+    return []
 
 
 def _tried(step: dict[str, Any], observations: list[dict[str, Any]]) -> bool:
@@ -127,10 +161,13 @@ def _json_object_at(text: str, start: int) -> dict[str, Any] | None:
         size *= 2
 
 
-def _intent_steps(request: str, tools: set[str]) -> list[dict[str, Any]]:
+def _intent_steps(request: str, tools: set[str], memories: Sequence[str] = ()) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = []
-    address = find_address(request)
-    wants_email = bool(address and EMAIL_VERB.search(request) and "send_email" in tools)
+    asked_to_send = bool(EMAIL_VERB.search(request))
+    address = given = find_address(request)
+    if address is None and asked_to_send:  # "email a summary of ..." to whom? A remembered address, if any
+        address = next((a for m in memories if MEMORY_RECIPIENT.search(m) and (a := find_address(m))), None)
+    wants_email = bool(address and asked_to_send and "send_email" in tools)
     topic = _topic(request, address)
     if "search_docs" in tools and topic:
         steps.append(
@@ -165,7 +202,7 @@ def _intent_steps(request: str, tools: set[str]) -> list[dict[str, Any]]:
         steps.append(
             {
                 "tool": "send_email",
-                "purpose": f"email {address} as asked",
+                "purpose": f"email {address} as asked" if given else f"email {address}, as the user asked to remember",
                 "args": {"to": address, "subject": subject[:200], "body": body},
             }
         )
@@ -286,6 +323,13 @@ def render_result(obs: dict[str, Any]) -> str:
         return f"Opened ticket #{data.get('ticket_id')} ({data.get('priority')} priority): {data.get('title')}."
     if tool == "send_email":
         return f"Email to {data.get('to')} with subject {data.get('subject')!r}: {data.get('status')}."
+    if tool == "remember":
+        return f"I will remember: {data.get('text')}."
+    if tool == "forget":
+        gone = [m["text"] for m in data.get("forgotten", [])]
+        if not gone:
+            return f"I had nothing remembered about {data.get('about')!r}."
+        return "I forgot: " + "; ".join(gone) + "."
     return json.dumps(data, default=str)[:1000]
 
 

@@ -19,6 +19,7 @@ from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, note, stop
 from nodes.window import window
+from tools.memory import recall
 from tools.registry import Registry
 
 PROMPT = """You plan the work of an agent that acts only through tools.
@@ -100,7 +101,13 @@ def make_plan(deps: AgentDeps) -> NodeFn:
         steps: list[PlanStep] = []
         error: str | None = None
         for _attempt in range(2):
-            data = {"tools": catalog, "observations": turn["observations"], "feedback": feedback}
+            data = {
+                "tools": catalog,
+                "observations": turn["observations"],
+                "feedback": feedback,
+                # A few of the user's long-term memories (tools.memory): the authenticated user's, never the state's.
+                "memories": await recall(runtime.store, ctx.user_id, last_user_text(state["messages"])),
+            }
             if summary:
                 data["summary_of_earlier_turns"] = summary
             prompt = [SystemMessage(PROMPT + "\n" + embed(data)), *conversation]

@@ -76,6 +76,6 @@ class Registry:
 
 def builtin_registry() -> Registry:
     """The tools Handrail ships with."""
-    from tools import calc, clock, docs, email, tickets
+    from tools import calc, clock, docs, email, memory, tickets
 
-    return Registry.from_modules([docs, calc, clock, tickets, email])
+    return Registry.from_modules([docs, calc, clock, tickets, email, memory])

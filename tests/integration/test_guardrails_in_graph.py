@@ -188,7 +188,7 @@ async def test_a_runaway_planner_is_stopped_by_the_budget_and_never_spends_past_
     ]
     planner = Metered(script=plans)
     synthesizer = Metered(script=[AIMessage(content="Stopped: the budget was reached.")])
-    cap = 5.0
+    cap = 10.0  # a few plans of the built-in catalogue (about $1.6 each at this price)
     deps = make_deps(
         pool,
         planner=planner,
@@ -212,12 +212,13 @@ async def test_a_runaway_planner_is_stopped_by_the_budget_and_never_spends_past_
 async def test_a_token_cap_stops_the_run_before_the_call_that_would_pass_it(pool, thread_config):
     failing = [{"tool": "calculator", "args": {"expression": f"{i}/0"}, "purpose": "fail"} for i in range(3)]
     planner = Metered(script=[plan_message(step) for step in failing])
-    deps = make_deps(pool, planner=planner, prices=PRICE, max_tokens=3000, max_replans=5, max_cost_usd=1000.0)
+    # The first plan's prompt (the built-in catalogue) fits under the cap; a re-plan's upper estimate on top does not.
+    deps = make_deps(pool, planner=planner, prices=PRICE, max_tokens=4000, max_replans=5, max_cost_usd=1000.0)
     graph = make_graph(pool, deps)
     result = await graph.ainvoke(user("divide"), thread_config)
 
     assert len(planner.calls) == 1, "the re-plan would have passed the cap, so it was never asked for"
-    assert (await graph.aget_state(thread_config)).values["tokens"] <= 3000
+    assert (await graph.aget_state(thread_config)).values["tokens"] <= 4000
     assert result["guardrail"] == "budget.run_tokens"
 
 
