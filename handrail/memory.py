@@ -2,8 +2,10 @@
 
 Items live in LangGraph's store under `("users", <owner>, *namespace)`. The API takes and returns only
 `namespace`; the owner prefix is added on the way in and stripped on the way out, so no request can name,
-read or list another user's items. Graph code that writes memories for a user must use `owned_namespace()`
-so that the user sees them through this API (and in Studio's Memory view).
+read or list another user's items. The prefix is tools.memory's `user_namespace()`, which the agent's `remember`
+tool writes under (namespace `["memories"]`), so a user sees and deletes its memories here, through /memories
+(`list_memories`, `delete_memory`) and in Studio's Memory view; items put into `memories` through this API are held
+to the same rule as the tool's: no card number, SSN or secret (guardrails.retention).
 
 Semantic search: `query` is accepted for wire compatibility, but unless the store was built with an embedding
 index (`AsyncPostgresStore(pool, index=...)`, not configured in Handrail) it does not rank or filter anything:
@@ -19,16 +21,18 @@ from typing import Any, Literal
 
 from langgraph.store.base import BaseStore, Item, SearchItem
 
+from guardrails import retention
 from handrail.auth import Principal
-from handrail.errors import Unauthorized, Unprocessable
+from handrail.errors import Forbidden, NotFound, Unauthorized, Unprocessable
+from tools.memory import MEMORIES, OWNER_ROOT, owner_label
 
-OWNER_ROOT = "users"
 FILTER_OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 _RESERVED_ROOT = "langgraph"  # LangGraph reserves this first label for its own use
 
 
 def owned_namespace(user_id: str, namespace: Sequence[str]) -> tuple[str, ...]:
-    """The store namespace holding `namespace` for `user_id`: `("users", <encoded user id>, *namespace)`."""
+    """The store namespace holding `namespace` for `user_id`: `("users", <encoded user id>, *namespace)`, the
+    layout tools.memory writes the agent's memories in."""
     return (OWNER_ROOT, _owner_label(user_id), *namespace)
 
 
@@ -64,6 +68,9 @@ async def put_item(
         raise Unprocessable("value contains a NUL character (\\u0000), which Postgres cannot store; remove it")
     if ttl is not None and ttl <= 0:
         raise Unprocessable(f"ttl is minutes until expiry and must be > 0, got {ttl}; send null for no expiry")
+    # The agent's memories hold no card number, SSN or secret, whichever way they are written.
+    if labels[0] == MEMORIES and (why := retention.refusal(value)):
+        raise Unprocessable(f"this item was not stored in {MEMORIES!r}: {why}")
     await store.aput(owned_namespace(principal.user_id, labels), key, value, index=index, ttl=ttl)
 
 
@@ -146,6 +153,39 @@ async def list_namespaces(
     return [list(ns[2:]) for ns in found]
 
 
+def memory_owner(principal: Principal, user_id: str | None) -> str:
+    """Whose memories a request reads or deletes: the caller's own; another user's only with an admin key."""
+    if user_id is None or user_id == principal.user_id:
+        return principal.user_id
+    if not principal.is_admin:
+        raise Forbidden(f"only an admin API key may see or delete {user_id}'s memories; leave out user_id for your own")
+    return user_id
+
+
+async def list_memories(store: BaseStore, owner: str, *, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """What the agent remembers for `owner`, newest first: `{id, text, created_at, updated_at, source_thread}`."""
+    items = await store.asearch(owned_namespace(owner, (MEMORIES,)), limit=limit, offset=offset)
+    return [
+        {
+            "id": item.key,
+            "text": str(item.value.get("text", "")),
+            "created_at": item.created_at.isoformat(),
+            "updated_at": item.updated_at.isoformat(),
+            "source_thread": item.value.get("source_thread"),
+        }
+        for item in items
+    ]
+
+
+async def delete_memory(store: BaseStore, owner: str, memory_id: str) -> None:
+    """Delete one of `owner`'s memories; NotFound when they have none with that id."""
+    namespace = owned_namespace(owner, (MEMORIES,))
+    _check_key(memory_id)
+    if await store.aget(namespace, memory_id) is None:
+        raise NotFound(f"{owner} has no memory {memory_id!r}; GET /memories lists their memories and ids")
+    await store.adelete(namespace, memory_id)
+
+
 def _item_dict(item: Item) -> dict[str, Any]:
     return {
         "namespace": list(item.namespace[2:]),  # strip ("users", <owner>)
@@ -158,12 +198,9 @@ def _item_dict(item: Item) -> dict[str, Any]:
 
 
 def _owner_label(user_id: str) -> str:
-    """The user id as one namespace label: `%`, `.`, `*` and NUL escaped, so that it can never
-    split into two labels, act as a wildcard, or collide with another user's label."""
     if not user_id:
         raise Unauthorized("this API key maps to an empty user id; give the key a user id (`key:user_id`)")
-    escapes = {"%": "%25", ".": "%2E", "*": "%2A", "\x00": "%00"}
-    return "".join(escapes.get(ch, ch) for ch in user_id)
+    return owner_label(user_id)
 
 
 def _labels(namespace: Sequence[str], field: str) -> tuple[str, ...]:
