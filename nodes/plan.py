@@ -28,7 +28,8 @@ Each step names one tool from the catalogue below, its arguments (valid for that
 its purpose. When an argument needs an earlier step's result, write {{step:N}} (N counts from 1).
 Never invent tools. If observations or feedback are given, plan only the remaining work and do not
 repeat a call that failed or was rejected. If no tool can help, return an empty list of steps.
-Earlier turns of a long conversation are given as summary_of_earlier_turns."""
+Earlier turns of a long conversation are given as summary_of_earlier_turns. Facts and preferences the user
+asked you to remember are given as memories: follow them where they apply (e.g. a remembered recipient)."""
 
 
 class PlannedStep(BaseModel):
