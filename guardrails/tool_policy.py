@@ -43,6 +43,15 @@ def check(
         )
     if retains and (why := retention.refusal(args)):
         return Verdict.block(LAYER, "sensitive_memory", f"{tool} was not run: {why}")
+    if retains and tainted:
+        # Planted instructions that reached memory would steer every later plan of this user, in every thread:
+        # after a tool output held some, nothing is kept this turn, even when the user's plan named the tool.
+        return Verdict.block(
+            LAYER,
+            "tainted_memory",
+            f"{tool} was not run: a tool output of this turn held instructions, so nothing is kept in memory "
+            "this turn; ask again in a new message",
+        )
     if not side_effects:
         return Verdict.allow(LAYER)
     if tool not in intended:

@@ -68,8 +68,8 @@ def test_card_numbers_ssns_and_secrets_are_never_kept_but_contact_details_are() 
     assert "password" in (retention.refusal({"fact": "my password: hunter2-Secret"}) or "")
 
 
-def test_the_tool_policy_refuses_a_memory_holding_a_card_number() -> None:
-    def verdict(fact: str, retains: bool) -> tool_policy.Verdict:
+def test_the_tool_policy_refuses_a_memory_holding_a_card_number_or_kept_after_planted_instructions() -> None:
+    def verdict(fact: str, retains: bool, tainted: bool = False) -> tool_policy.Verdict:
         return tool_policy.check(
             "remember",
             {"fact": fact},
@@ -77,7 +77,7 @@ def test_the_tool_policy_refuses_a_memory_holding_a_card_number() -> None:
             allowed=None,
             switched_off=None,
             intended=["remember"],
-            tainted=False,
+            tainted=tainted,
             user_texts=(),
             retains=retains,
         )
@@ -87,6 +87,9 @@ def test_the_tool_policy_refuses_a_memory_holding_a_card_number() -> None:
     assert "payment card number" in (refused.detail or "")
     assert not verdict(FINANCE, retains=True).blocked
     assert not verdict(CARD, retains=False).blocked  # only tools that keep their arguments are held to it
+    # After planted instructions in a tool output, nothing is kept: they would steer every later plan.
+    assert verdict(FINANCE, retains=True, tainted=True).guardrail == "tool_policy.tainted_memory"
+    assert not verdict("I prefer short answers", retains=False, tainted=True).blocked
 
 
 async def test_remember_keeps_one_memory_per_fact_for_its_user_only() -> None:
