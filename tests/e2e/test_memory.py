@@ -40,10 +40,10 @@ async def memories(client: httpx.AsyncClient, **params: str) -> list[dict[str, A
     return list(response.json()["memories"])
 
 
-async def ask(client: Any, text: str) -> tuple[str, dict[str, Any]]:
+async def ask(client: Any, text: str, **run: Any) -> tuple[str, dict[str, Any]]:
     """A new thread of `client`'s user asked `text`: its id and the run's output."""
     tid = (await client.threads.create())["thread_id"]
-    return tid, await client.runs.wait(tid, "agent", input=user(text))
+    return tid, await client.runs.wait(tid, "agent", input=user(text), **run)
 
 
 async def pending_email(http: httpx.AsyncClient, thread_id: str) -> dict[str, Any] | None:
@@ -68,6 +68,9 @@ async def test_a_preference_kept_in_one_thread_shapes_the_plan_in_the_users_next
     assert (await bob.threads.get(others))["status"] == "idle"
     assert "finance@acme.test" not in output["final_answer"]
     assert await memories(http["bob"]) == []
+    # The owner is the API key's user: a run naming another user in its context still recalls its own memories.
+    posing, _ = await ask(bob, SUMMARY_REQUEST, context={"user_id": "alice"})
+    assert await pending_email(http["bob"], posing) is None
 
 
 async def test_forget_removes_the_memory_and_its_effect_on_plans(alice, http):
