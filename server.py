@@ -21,7 +21,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handrail import __version__
-from handrail.api import admin, approvals, assistants, crons, memories, meta, runs, store, threads
+from handrail.api import (
+    admin,
+    approval_feed,
+    approvals,
+    assistants,
+    crons,
+    memories,
+    meta,
+    runs,
+    store,
+    threads,
+    timeline,
+    tools,
+)
 from handrail.api.limits import RequestLimits
 from handrail.errors import HandrailError, InfrastructureError
 from handrail.logs import configure_logging
@@ -78,7 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="LangGraph agents in production: durable runs, approvals before sensitive tools.",
         lifespan=lifespan,
     )
-    for module in (meta, assistants, threads, crons, runs, store, memories, approvals, admin):
+    # approval_feed before approvals: its /approvals/stream would otherwise be taken for /approvals/{approval_id}.
+    api = (meta, assistants, threads, timeline, crons, runs, store, memories, approval_feed, approvals, tools, admin)
+    for module in api:
         app.include_router(module.router, responses=ERROR_RESPONSES)
     _install_error_handlers(app)
     _document_error_bodies(app)

@@ -14,7 +14,7 @@ import psycopg_pool
 from langgraph.types import Command, Send
 
 from graph.context import LimitError, RunContext
-from handrail import approvals, notify, tracing
+from handrail import approval_feed, approvals, notify, tracing
 from handrail.logs import run_id_var, thread_id_var, trace_id_var
 from handrail.runs import event_log, repo, summary
 from handrail.runs.event_writer import EventWriter
@@ -325,6 +325,7 @@ async def finalize(
     thread_status = "error" if status == "error" else "interrupted" if snapshot.next else "idle"
     recorder.paused = bool(snapshot.next)
     state = values.json_of(snapshot.values)
+    recorded = False
     for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
         row = await approvals.record(
             services.pool,
@@ -337,6 +338,9 @@ async def finalize(
         )
         if row is not None:
             notify.approval_requested(services, row)
+            recorded = True
+    if recorded:
+        await approval_feed.announce(services)  # the reviewers' consoles (GET /approvals/stream)
     output = dict(state) if isinstance(state, dict) else {}
     # The run's last `values` event usually is the final state already: then the output points at it.
     output_of = None

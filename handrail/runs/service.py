@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from graph.context import LimitError
 from guardrails.audit_event import SPEND_REFUSED, AuditEvent
-from handrail import approvals, assistants, audit, prune, threads, tracing
+from handrail import approval_feed, approvals, assistants, audit, prune, threads, tracing
 from handrail.auth import Principal
 from handrail.errors import (
     Conflict,
@@ -132,6 +132,8 @@ async def create_run(
         await services.bus.publish("cancel")
     if nudge is None:
         await services.bus.publish("runs")
+    if approval is not None:
+        await approval_feed.announce(services)  # decided: the reviewers' consoles drop it from their inboxes
     return run
 
 
