@@ -27,6 +27,7 @@ from handrail.api import (
     approvals,
     assistants,
     crons,
+    identity,
     memories,
     meta,
     runs,
@@ -36,6 +37,7 @@ from handrail.api import (
     tools,
 )
 from handrail.api.limits import RequestLimits
+from handrail.console import routes as console
 from handrail.errors import HandrailError, InfrastructureError
 from handrail.logs import configure_logging
 from handrail.metrics import HttpMetrics
@@ -92,9 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     # approval_feed before approvals: its /approvals/stream would otherwise be taken for /approvals/{approval_id}.
-    api = (meta, assistants, threads, timeline, crons, runs, store, memories, approval_feed, approvals, tools, admin)
-    for module in api:
+    api = (meta, identity, assistants, threads, timeline, crons, runs, store, memories, approval_feed, approvals, tools)
+    for module in (*api, admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(console.router)  # the approval console: /console
     _install_error_handlers(app)
     _document_error_bodies(app)
     # Outermost last: CORS, then ErrorResponses (so even a 500 carries CORS headers), then the request limits,
