@@ -56,13 +56,17 @@ async def browser() -> AsyncIterator[Any]:
 
 @pytest.fixture
 async def open_console(browser: Any, base_url: str) -> AsyncIterator[Any]:
-    """open_console(user, width=1280): a page signed in with that user's key, on the inbox."""
+    """open_console(user, width=1280): a page signed in with that user's key, on the inbox. A script error on any
+    of them (an exception, or a resource refused by the Content-Security-Policy) fails the test."""
     contexts: list[Any] = []
+    errors: list[str] = []
 
     async def signed_in(who: str, width: int = 1280, height: int = 900) -> Any:
         context = await browser.new_context(viewport={"width": width, "height": height})
         contexts.append(context)
         page = await context.new_page()
+        page.on("pageerror", lambda error: errors.append(f"{who}: {error}"))
+        page.on("console", lambda m: errors.append(f"{who}: {m.text}") if m.type == "error" else None)
         await page.goto(f"{base_url}/console")
         await page.get_by_label("API key").fill(KEYS[who])
         await page.get_by_role("button", name="Sign in").click()
@@ -73,6 +77,9 @@ async def open_console(browser: Any, base_url: str) -> AsyncIterator[Any]:
     yield signed_in
     for context in contexts:
         await context.close()
+    # A refused request (the two reviewers' 409, another user's 404) is logged by the browser as a failed resource.
+    unexpected = [e for e in errors if "the server responded with a status of 4" not in e]
+    assert not unexpected, f"the console raised or logged errors: {unexpected}"
 
 
 def email(to: str, subject: str) -> dict[str, Any]:
