@@ -1,7 +1,8 @@
 """The approval console in a real browser (Chromium through Playwright) against a real server with its own database, a
 real SMTP sink and three keys (alice, bob, admin): what a reviewer sees and does, and what actually leaves.
 
-Screenshots of the inbox and of one approval are written to docs/screenshots/ (the README links them)."""
+Screenshots of the inbox, of one approval and of a user's memories are written to docs/screenshots/ (the README links
+them)."""
 
 from __future__ import annotations
 
@@ -240,6 +241,34 @@ async def test_a_key_of_another_user_sees_nothing(open_console, base_url):
     await bobs.locator("#view-missing").wait_for(state="visible", timeout=WAIT_MS)
     await bobs.goto(f"{base_url}/console#/threads/{approval['thread_id']}")
     await bobs.locator("#missing-text", has_text="No thread").wait_for(timeout=WAIT_MS)
+
+
+async def test_a_user_sees_and_deletes_what_the_agent_remembers_and_an_admin_sees_anyones(open_console, base_url):
+    finance, short_answers = "always send summaries to finance@acme.test", "I prefer short answers"
+    alice = get_client(url=base_url, api_key=KEYS["alice"])
+    for fact in (finance, short_answers):
+        thread = await alice.threads.create()
+        await alice.runs.wait(thread["thread_id"], "agent", input=user(f"remember that {fact}"))
+    alices, bobs, admins = [await open_console(who) for who in ("alice", "bob", "admin")]
+
+    await alices.get_by_role("link", name="Memories").click()
+    await alices.locator("#memories-list li", has_text=short_answers).wait_for(timeout=WAIT_MS)
+    assert await alices.locator("#memories-list li").count() == 2
+    assert not await alices.locator("#memories-user").is_visible(), "only an admin may ask for another user's"
+    await alices.screenshot(path=SCREENSHOTS / "memories.png")
+    await bobs.get_by_role("link", name="Memories").click()
+    await bobs.locator("#memories-empty").wait_for(state="visible", timeout=WAIT_MS)
+    await admins.get_by_role("link", name="Memories").click()
+    await admins.get_by_label("User").fill("alice")
+    await admins.get_by_role("button", name="Show").click()
+    await admins.locator("#memories-title", has_text="for alice").wait_for(timeout=WAIT_MS)
+    await admins.locator("#memories-list li", has_text=finance).wait_for(timeout=WAIT_MS)
+
+    await alices.get_by_role("button", name=f"Delete: {finance}").click()
+    await alices.locator("#memories-list li", has_text=finance).wait_for(state="detached", timeout=WAIT_MS)
+    async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["alice"]}) as http:
+        kept = (await http.get("/memories")).json()["memories"]
+    assert [m["text"] for m in kept] == [short_answers]
 
 
 async def test_the_key_stays_out_of_urls_and_a_wrong_key_is_refused(browser, base_url):

@@ -709,6 +709,56 @@ function eventText(e) {
   return `${when(e.at)}: ${e.kind}${e.tool ? ` ${e.tool}` : ""}${e.outcome ? `: ${e.outcome}` : ""}`;
 }
 
+// --- memories (GET and DELETE /memories) ----------------------------------------------------------------------------
+
+async function showMemories(userId, signal) {
+  document.title = "Memories · Handrail";
+  showView("memories");
+  const own = state.me.user_id;
+  const whose = userId || own;
+  const query = whose === own ? "" : `?${new URLSearchParams({ user_id: whose })}`;
+  $("memories-user").hidden = !state.me.is_admin; // only an admin key may read another user's memories
+  $("memories-user-id").value = whose;
+  $("memories-title").textContent = whose === own ? "What the agent remembers for you" : `What the agent remembers for ${whose}`;
+  $("memories-error").textContent = "";
+  $("memories-list").replaceChildren();
+  $("memories-empty").hidden = true;
+  let found;
+  try {
+    found = await api(`/memories${query}`, { signal });
+  } catch (error) {
+    if (!signal.aborted) $("memories-error").textContent = error.message;
+    return;
+  }
+  $("memories-list").replaceChildren(...found.memories.map((m) => memoryCard(m, query)));
+  $("memories-empty").hidden = found.memories.length > 0;
+}
+
+function memoryCard(memory, query) {
+  const remove = el("button", { type: "button", class: "danger", text: "Delete", "aria-label": `Delete: ${memory.text}` });
+  const card = el("li", { class: "card memory" },
+    el("p", { class: "preview", text: memory.text }),
+    el("p", { class: "meta" }, `Kept ${when(memory.created_at)}`,
+      memory.source_thread ? el("span", {}, " in ", el("a", { href: `#/threads/${encodeURIComponent(memory.source_thread)}`, text: `thread ${short(memory.source_thread)}` })) : null),
+    remove);
+  remove.addEventListener("click", async () => {
+    remove.disabled = true;
+    try {
+      await api(`/memories/${encodeURIComponent(memory.id)}${query}`, { method: "DELETE" });
+    } catch (error) {
+      if (error.status !== 404) { // 404: already gone (a "forget" in a thread, another tab): the card goes too
+        remove.disabled = false;
+        $("memories-error").textContent = error.message;
+        return;
+      }
+    }
+    card.remove();
+    announce(`Deleted the memory: ${memory.text}`);
+    $("memories-empty").hidden = $("memories-list").children.length > 0;
+  });
+  return card;
+}
+
 // --- routing -----------------------------------------------------------------------------------------------------
 
 function showView(name) {
@@ -734,6 +784,8 @@ function route() {
     showApproval(decodeURIComponent(m[1]), signal);
   } else if ((m = hash.match(/^\/threads\/([^/]+)$/))) {
     showThread(decodeURIComponent(m[1]), signal);
+  } else if ((m = hash.match(/^\/memories(?:\/([^/]+))?$/))) {
+    showMemories(m[1] ? decodeURIComponent(m[1]) : null, signal);
   } else {
     document.title = "Approvals · Handrail";
     showView("inbox");
@@ -755,6 +807,11 @@ document.addEventListener("DOMContentLoaded", () => {
     await boot();
   });
   $("sign-out").addEventListener("click", () => signOut(""));
+  $("memories-user").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const whose = $("memories-user-id").value.trim();
+    location.hash = whose ? `#/memories/${encodeURIComponent(whose)}` : "#/memories";
+  });
   $("filter-tool").addEventListener("change", renderInbox);
   $("filter-risk").addEventListener("change", renderInbox);
   window.addEventListener("hashchange", route);
