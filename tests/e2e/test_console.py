@@ -185,6 +185,8 @@ async def test_a_valid_edit_sends_exactly_one_email_with_the_edited_arguments(op
     await answer.wait_for(timeout=WAIT_MS)
 
     assert "grace@example.com" in await answer.inner_text()
+    assert await page.locator("#approval-status").inner_text() == "edited"
+    assert "grace@example.com" in await page.locator("#steps").inner_text(), "the steps now include the sent email"
     (sent,) = sink.to("grace@example.com")
     assert sent.subject == "Edited subject" and "refund policy" in sent.body
     assert sink.to("frank@example.com") == []
@@ -221,6 +223,8 @@ async def test_two_reviewers_deciding_the_same_approval_one_wins_the_other_sees_
     loser = next(who for who in pages if who != winner)
     await pages[winner].locator("#decision-area", has_text="Your decision was recorded").wait_for(timeout=WAIT_MS)
     await pages[loser].locator("#decision-area", has_text=f"Already decided by {winner}").wait_for(timeout=WAIT_MS)
+    assert await pages[loser].locator("#approval-status").inner_text() == "approved"
+    assert not await pages[loser].get_by_role("button", name="Approve as planned").is_visible()
     await pages[winner].locator("#final-answer").wait_for(timeout=WAIT_MS)
     assert len(sink.to("ivan@example.com")) == 1
 
@@ -301,6 +305,7 @@ async def test_the_thread_timeline_shows_each_run_its_tool_calls_and_who_decided
     await body.locator(".run").nth(1).wait_for(timeout=WAIT_MS)
     text = await body.inner_text()
     assert "tool send_email" in text and "send_email approved by alice" in text and "ms" in text
+    assert "null" not in text and "undefined" not in text
 
 
 async def test_in_dev_mode_the_console_opens_without_sign_in_and_works_from_the_keyboard(browser):

@@ -36,6 +36,11 @@ function el(tag, attrs, ...children) {
 
 const $ = (id) => document.getElementById(id);
 
+// replaceChildren() would write a null child as the text "null": leave the absent ones out.
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 class ApiError extends Error {
   constructor(status, detail, body) {
     super(detail);
@@ -128,8 +133,15 @@ function announce(text) {
   $("announce").textContent = text;
 }
 
-function badge(kind, value) {
-  return el("span", { class: `badge ${kind}-${value}`, text: value });
+function badge(kind, value, id) {
+  return el("span", { class: `badge ${kind}-${value}`, text: value, id });
+}
+
+function setStatus(approval) {
+  $("approval-title").textContent = `${approval.tool}: ${approval.status === "pending" ? "waiting for your decision" : approval.status}`;
+  const shown = $("approval-status");
+  if (shown) shown.replaceWith(badge("status", approval.status, "approval-status"));
+  if (approval.status !== "pending") $("decide-heading").hidden = true;
 }
 
 function short(id) {
@@ -326,24 +338,24 @@ async function showApproval(id, signal) {
     thread = await api(`/threads/${approval.thread_id}/state`, { signal });
   } catch (_) { /* the page still shows the call */ }
   if (signal.aborted) return;
-  $("approval-title").textContent = `${approval.tool}: ${approval.status === "pending" ? "waiting for your decision" : approval.status}`;
   document.title = `${approval.tool} · Approvals · Handrail`;
-  body.replaceChildren(
-    el("div", { class: "row" }, badge("risk", approval.risk), " ", badge("status", approval.status),
+  fill(body,
+    el("div", { class: "row" }, badge("risk", approval.risk), " ", badge("status", approval.status, "approval-status"),
       el("span", { class: "meta", text: ` asked by ${approval.requested_by}, ${ago(approval.created_at)} · ${until(approval.expires_at)}` })),
     approval.purpose ? el("p", {}, el("strong", { text: "Plan step: " }), approval.purpose) : null,
     el("h2", { text: "What it would do" }),
     preview(approval, approval.args),
     el("div", { id: "decision-area" }),
-    el("h2", { text: "Decide" }),
+    el("h2", { id: "decide-heading", text: "Decide" }),
     decisionPanel(approval, tool),
     el("div", { id: "run-progress", "aria-live": "polite" }),
     el("h2", { text: "The conversation so far" }),
-    conversation(thread),
+    el("div", { id: "conversation" }, conversation(thread)),
     el("h2", { text: "Steps already taken" }),
-    steps(thread),
+    el("div", { id: "steps" }, steps(thread)),
     el("p", {}, el("a", { href: `#/threads/${approval.thread_id}`, text: "The thread's timeline →" })),
   );
+  setStatus(approval);
   if (approval.status !== "pending") showDecided(approval, false);
   const onChange = (event) => {
     const changed = event.detail;
@@ -539,6 +551,7 @@ function showServerErrors(fields, detail) {
 }
 
 function showOutcome(approval, headline) {
+  setStatus(approval);
   const area = $("decision-area");
   const decision = approval.decision || {};
   area.replaceChildren(
@@ -553,7 +566,7 @@ function showOutcome(approval, headline) {
 function showDecided(approval, live, detail) {
   const panel = $("decision-panel");
   if (panel) panel.hidden = true;
-  $("approval-title").textContent = `${approval.tool}: ${approval.status}`;
+  setStatus(approval);
   $("decision-area").replaceChildren(
     el("div", { class: "decision conflict", role: "alert" },
       el("p", {}, el("strong", { text: `Already decided by ${approval.decided_by || "someone else"}` }),
@@ -593,9 +606,12 @@ async function followRun(decided) {
   } catch (error) {
     if (signal && signal.aborted) return;
   }
-  if (!last || !last.final_answer) {
-    const threadState = await api(`/threads/${run.thread_id}/state`).catch(() => null);
-    last = (threadState && threadState.values) || last;
+  // The conversation and the steps as they are now, the answer included.
+  const threadState = await api(`/threads/${run.thread_id}/state`).catch(() => null);
+  if (threadState) {
+    if ($("conversation")) fill($("conversation"), conversation(threadState));
+    if ($("steps")) fill($("steps"), steps(threadState));
+    if (!last || !last.final_answer) last = threadState.values || last;
   }
   const finished = await api(`/threads/${run.thread_id}/runs/${run.run_id}`).catch(() => null);
   status.textContent = finished ? `The run ended: ${finished.status}.` : "The run ended.";
@@ -659,7 +675,7 @@ async function showThread(id, signal) {
   $("thread-title").textContent = `Thread ${short(timeline.thread_id)}`;
   const values = (current && current.values) || {};
   const waiting = timeline.approvals.filter((a) => a.status === "pending");
-  body.replaceChildren(
+  fill(body,
     el("p", {}, badge("status", timeline.status), el("span", { class: "meta", text: ` of ${timeline.user_id}, started ${when(timeline.created_at)}, updated ${ago(timeline.updated_at)}` })),
     waiting.length ? el("p", {}, "Waiting: ", waiting.map((a) => el("a", { href: `#/approvals/${a.approval_id}`, text: `${a.tool} (${short(a.approval_id)}) ` }))) : null,
     values.final_answer ? el("div", {}, el("h2", { text: "Current answer" }), el("div", { class: "answer", text: values.final_answer })) : null,
