@@ -1,12 +1,16 @@
-"""A thread's timeline, for a person reading what happened: each run with its model calls (by node) and tool calls
-(ok or error, latency), the audit log's events of the thread (tool calls, approvals asked and decided, and by whom,
-guardrail blocks), its approvals, and the Langfuse trace of each run where tracing is configured.
+"""A thread's timeline, for a person reading what happened: each run with the graph nodes it went through, its model
+calls (by node) and tool calls (ok or error, latency), the audit log's events of the thread (tool calls, approvals
+asked and decided, and by whom, guardrail blocks), its approvals, and the Langfuse trace of each run where tracing is
+configured.
 
-Read from what is already recorded: `runs.summary` (handrail/runs/summary.py), `audit_log`, `approvals`."""
+Read from what is already recorded: the thread's checkpoints (each names the nodes that run next and the run that
+wrote it; as many as pruning keeps, CHECKPOINTS_KEEP), `runs.summary` (handrail/runs/summary.py), `audit_log`,
+`approvals`."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -20,6 +24,16 @@ from handrail.wire import Timestamp
 
 MAX_RUNS = 200
 MAX_EVENTS = 1000
+MAX_CHECKPOINTS = 100
+
+
+class TimelineNode(BaseModel):
+    """A graph node the run went through, in order: from the checkpoint before it to the one it wrote."""
+
+    node: str
+    step: int
+    latency_ms: float | None = Field(description="Until its checkpoint was written; none when it paused the run.")
+    paused: bool = Field(description="It stopped the run at an interrupt (an approval, a breakpoint).")
 
 
 class TimelineStep(BaseModel):
@@ -53,6 +67,7 @@ class TimelineRun(BaseModel):
     ended_at: Timestamp | None
     paused: bool = Field(description="It ended waiting for a person (an approval).")
     resumes_approval: str | None = Field(description="The approval whose decision this run carries out.")
+    nodes: list[TimelineNode] = Field(description="From the checkpoints the thread keeps (older ones are pruned).")
     steps: list[TimelineStep]
     events: list[TimelineEvent] = Field(description="The audit log's events of this run, oldest first.")
     error: dict[str, Any] | None
@@ -80,19 +95,59 @@ async def thread_timeline(services: Services, principal: Principal, thread_id: s
     events = [TimelineEvent(**{k: r[k] for k in TimelineEvent.model_fields}) for r in rows]
     resumed = {a["resume_run_id"]: a["approval_id"] for a in asked if a["resume_run_id"] is not None}
     run_ids = {r["run_id"] for r in runs}
+    nodes = await _nodes_by_run(services, str(tid))
     return ThreadTimeline(
         thread_id=tid,
         user_id=thread["user_id"],
         status=thread["status"],
         created_at=thread["created_at"],
         updated_at=thread["updated_at"],
-        runs=[_run(r, [e for e in events if e.run_id == r["run_id"]], resumed.get(r["run_id"])) for r in runs],
+        runs=[
+            _run(
+                r,
+                nodes.get(str(r["run_id"]), []),
+                [e for e in events if e.run_id == r["run_id"]],
+                resumed.get(r["run_id"]),
+            )
+            for r in runs
+        ],
         approvals=[Approval.from_row(a) for a in reversed(asked)],
         events=[e for e in events if e.run_id not in run_ids],
     )
 
 
-def _run(row: dict[str, Any], events: list[TimelineEvent], resumes: str | None) -> TimelineRun:
+async def _nodes_by_run(services: Services, thread_id: str) -> dict[str, list[TimelineNode]]:
+    """Checkpoint k names the nodes that run next (`next`); checkpoint k+1 was written by the run that ran them, and
+    when. A node whose next checkpoint was written by another run paused its own at an interrupt (an approval) and
+    ran again in the run that resumed it; one with no checkpoint after it paused the run or is running now."""
+    config = {"configurable": {"thread_id": thread_id}}
+    snapshots = [s async for s in services.graph.aget_state_history(config, limit=MAX_CHECKPOINTS)]
+    snapshots.reverse()  # oldest first
+    found: dict[str, list[TimelineNode]] = {}
+
+    def add(run_id: str, node: str, step: int, latency_ms: float | None, paused: bool) -> None:
+        found.setdefault(run_id, []).append(TimelineNode(node=node, step=step, latency_ms=latency_ms, paused=paused))
+
+    for before, after in zip(snapshots, [*snapshots[1:], None], strict=True):
+        own = str((before.metadata or {}).get("run_id") or "")
+        step = int((before.metadata or {}).get("step", -1)) + 1
+        for node in (n for n in before.next if not n.startswith("__")):  # not __start__: the input, no node
+            if after is None:
+                add(own, node, step, None, bool(before.interrupts))
+                continue
+            by = str((after.metadata or {}).get("run_id") or "")
+            if by != own:
+                add(own, node, step, None, True)
+                add(by, node, step, None, False)
+                continue
+            elapsed = datetime.fromisoformat(after.created_at or "") - datetime.fromisoformat(before.created_at or "")
+            add(own, node, step, round(elapsed.total_seconds() * 1000, 1), False)
+    return found
+
+
+def _run(
+    row: dict[str, Any], nodes: list[TimelineNode], events: list[TimelineEvent], resumes: str | None
+) -> TimelineRun:
     summary = row.get("summary") or {}
     steps = [
         TimelineStep(
@@ -112,6 +167,7 @@ def _run(row: dict[str, Any], events: list[TimelineEvent], resumes: str | None) 
         ended_at=row.get("ended_at"),
         paused=bool(summary.get("paused")),
         resumes_approval=resumes,
+        nodes=nodes,
         steps=steps,
         events=events,
         error=row.get("error"),

@@ -106,6 +106,14 @@ async def test_a_thread_timeline_names_who_decided_and_hides_other_users_threads
 
     first, second = timeline["runs"]
     assert first["paused"] is True and second["resumes_approval"] == approval["approval_id"]
+    assert [n["node"] for n in first["nodes"]][0] == "plan" and first["nodes"][-1] == {
+        "node": "approve",
+        "step": first["nodes"][-1]["step"],
+        "latency_ms": None,
+        "paused": True,
+    }
+    assert [n["node"] for n in second["nodes"]][:2] == ["approve", "execute"] and "synthesize" in str(second["nodes"])
+    assert all(n["latency_ms"] is not None for n in second["nodes"][1:])
     assert any(s["kind"] == "tool" and s["name"] == "send_email" and s["ok"] for s in second["steps"])
     decided_events = [e for e in first["events"] if e["kind"] == "approval_decided"]
     assert decided_events and decided_events[0]["actor"] == "alice" and decided_events[0]["outcome"] == "approved"

@@ -306,6 +306,7 @@ async def test_the_thread_timeline_shows_each_run_its_tool_calls_and_who_decided
     text = await body.inner_text()
     assert "tool send_email" in text and "send_email approved by alice" in text and "ms" in text
     assert "null" not in text and "undefined" not in text
+    assert "approve (paused)" in text and "synthesize" in text, "each node the runs went through"
 
 
 async def test_in_dev_mode_the_console_opens_without_sign_in_and_works_from_the_keyboard(browser):

@@ -704,6 +704,10 @@ function runCard(run) {
       run.resumes_approval ? ` · carries out approval ${short(run.resumes_approval)}` : "",
       run.trace_url ? el("span", {}, " · ", el("a", { href: run.trace_url, target: "_blank", rel: "noopener noreferrer", text: "Langfuse trace" })) : null),
     run.error ? el("p", { class: "error", text: `${run.error.error || "Error"}: ${run.error.message || ""}` }) : null,
+    run.nodes.length
+      ? el("p", { class: "nodes" }, el("span", { class: "label", text: "Nodes: " }),
+        el("span", { class: "mono", text: run.nodes.map((n) => `${n.node}${n.paused ? " (paused)" : n.latency_ms === null ? "" : ` ${n.latency_ms} ms`}`).join(" → ") }))
+      : null,
     run.steps.length
       ? el("div", { class: "table-wrap" }, el("table", {},
         el("thead", {}, el("tr", {}, ["Node", "Call", "Result", "Latency"].map((h) => el("th", { scope: "col", text: h })))),
