@@ -108,6 +108,7 @@ async def thread_timeline(services: Services, principal: Principal, thread_id: s
                 nodes.get(str(r["run_id"]), []),
                 [e for e in events if e.run_id == r["run_id"]],
                 resumed.get(r["run_id"]),
+                _trace_url(services, r),
             )
             for r in runs
         ],
@@ -145,8 +146,21 @@ async def _nodes_by_run(services: Services, thread_id: str) -> dict[str, list[Ti
     return found
 
 
+def _trace_url(services: Services, run: dict[str, Any]) -> str | None:
+    """Built from the configured Langfuse host, never read from the run's metadata: a client writes that metadata,
+    and a link it chose (another host, a `javascript:` URL) would be shown to every reviewer of the thread."""
+    trace_id = tracing.run_trace_id(run)
+    if services.tracer is None or trace_id is None:
+        return None
+    return services.tracer.metadata(trace_id).get(tracing.TRACE_URL)
+
+
 def _run(
-    row: dict[str, Any], nodes: list[TimelineNode], events: list[TimelineEvent], resumes: str | None
+    row: dict[str, Any],
+    nodes: list[TimelineNode],
+    events: list[TimelineEvent],
+    resumes: str | None,
+    trace_url: str | None,
 ) -> TimelineRun:
     summary = row.get("summary") or {}
     steps = [
@@ -171,5 +185,5 @@ def _run(
         steps=steps,
         events=events,
         error=row.get("error"),
-        trace_url=(row.get("metadata") or {}).get(tracing.TRACE_URL),
+        trace_url=trace_url,
     )

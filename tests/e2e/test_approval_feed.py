@@ -119,3 +119,13 @@ async def test_a_thread_timeline_names_who_decided_and_hides_other_users_threads
     assert decided_events and decided_events[0]["actor"] == "alice" and decided_events[0]["outcome"] == "approved"
     assert [a["decided_by"] for a in timeline["approvals"]] == ["alice"]
     assert hidden.status_code == 404
+
+
+async def test_a_trace_link_a_client_wrote_into_run_metadata_is_not_shown(alice, base_url):
+    tid = (await alice.threads.create())["thread_id"]
+    spoofed = {"langfuse_trace_url": "javascript:alert(document.domain)", "langfuse_trace_id": "t-1"}
+    await alice.runs.wait(tid, "agent", input=user("what is 2 + 2?"), metadata=spoofed)
+    async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["alice"]}) as http:
+        (run,) = (await http.get(f"/threads/{tid}/timeline")).json()["runs"]
+
+    assert run["trace_url"] is None, "no Langfuse is configured here, whatever the metadata says"

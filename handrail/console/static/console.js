@@ -702,7 +702,7 @@ function runCard(run) {
       run.paused ? el("span", { class: "meta", text: " paused for approval" }) : null),
     el("p", { class: "meta" }, `${when(run.created_at)}${duration ? ` · ${duration}` : ""}`,
       run.resumes_approval ? ` · carries out approval ${short(run.resumes_approval)}` : "",
-      run.trace_url ? el("span", {}, " · ", el("a", { href: run.trace_url, target: "_blank", rel: "noopener noreferrer", text: "Langfuse trace" })) : null),
+      /^https?:\/\//.test(run.trace_url || "") ? el("span", {}, " · ", el("a", { href: run.trace_url, target: "_blank", rel: "noopener noreferrer", text: "Langfuse trace" })) : null),
     run.error ? el("p", { class: "error", text: `${run.error.error || "Error"}: ${run.error.message || ""}` }) : null,
     run.nodes.length
       ? el("p", { class: "nodes" }, el("span", { class: "label", text: "Nodes: " }),
