@@ -129,7 +129,8 @@ async def _nodes_by_run(services: Services, thread_id: str) -> dict[str, list[Ti
     def add(run_id: str, node: str, step: int, latency_ms: float | None, paused: bool) -> None:
         found.setdefault(run_id, []).append(TimelineNode(node=node, step=step, latency_ms=latency_ms, paused=paused))
 
-    for before, after in zip(snapshots, [*snapshots[1:], None], strict=True):
+    for i, before in enumerate(snapshots):
+        after = snapshots[i + 1] if i + 1 < len(snapshots) else None
         own = str((before.metadata or {}).get("run_id") or "")
         step = int((before.metadata or {}).get("step", -1)) + 1
         for node in (n for n in before.next if not n.startswith("__")):  # not __start__: the input, no node

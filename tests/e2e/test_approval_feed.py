@@ -129,3 +129,11 @@ async def test_a_trace_link_a_client_wrote_into_run_metadata_is_not_shown(alice,
         (run,) = (await http.get(f"/threads/{tid}/timeline")).json()["runs"]
 
     assert run["trace_url"] is None, "no Langfuse is configured here, whatever the metadata says"
+
+
+async def test_a_new_thread_has_an_empty_timeline(alice, base_url):
+    tid = (await alice.threads.create())["thread_id"]
+    async with httpx.AsyncClient(base_url=base_url, headers={"x-api-key": KEYS["alice"]}) as http:
+        timeline = (await http.get(f"/threads/{tid}/timeline")).json()
+
+    assert timeline["runs"] == [] and timeline["approvals"] == [] and timeline["status"] == "idle"
