@@ -12,6 +12,8 @@ const state = {
   tools: new Map(), // name -> ToolInfo
   pending: new Map(), // approval_id -> Approval (status pending)
   feed: null, // AbortController of the approvals stream
+  decided: new Set(), // ids decided since this subscription began: a list read meanwhile may still hold them
+  epoch: 0, // one per subscription to the stream: what the feed brought before it may be stale
   view: null, // the current view's AbortController (its run streams)
   booted: false,
 };
@@ -234,7 +236,9 @@ function startFeed() {
           if (event === "metadata") {
             setLive(true);
             wait = 500;
-            loadPending(controller.signal);
+            state.epoch += 1;
+            state.decided = new Set();
+            loadPending(controller.signal, state.epoch);
           } else if (event === "approval") {
             applyChange(data);
           }
@@ -251,12 +255,17 @@ function startFeed() {
   })();
 }
 
-async function loadPending(signal) {
+// The list as it is now, plus what this subscription's events brought meanwhile (an approval created while the
+// list was read); anything older that the list lacks was decided while the stream was down.
+async function loadPending(signal, epoch) {
   try {
     const rows = await api("/approvals?status=pending&limit=200", { signal });
-    for (const row of rows) state.pending.set(row.approval_id, row);
-    for (const id of [...state.pending.keys()]) {
-      if (!rows.some((r) => r.approval_id === id) && !state.pending.get(id).fromFeed) state.pending.delete(id);
+    const listed = new Set(rows.map((r) => r.approval_id));
+    for (const [id, item] of [...state.pending]) {
+      if (!listed.has(id) && item.epoch !== epoch) state.pending.delete(id);
+    }
+    for (const row of rows) {
+      if (!state.pending.has(row.approval_id) && !state.decided.has(row.approval_id)) state.pending.set(row.approval_id, { ...row, epoch });
     }
     $("inbox-error").textContent = "";
   } catch (error) {
@@ -270,10 +279,11 @@ function applyChange(change) {
   const approval = change.approval;
   if (approval.status === "pending") {
     const isNew = !state.pending.has(approval.approval_id);
-    state.pending.set(approval.approval_id, { ...approval, fromFeed: true, fresh: isNew });
+    state.pending.set(approval.approval_id, { ...approval, epoch: state.epoch, fresh: isNew });
     if (isNew) announce(`New approval waiting: ${approval.tool}, ${approval.preview}`);
   } else {
     state.pending.delete(approval.approval_id);
+    state.decided.add(approval.approval_id);
   }
   renderInbox();
   window.dispatchEvent(new CustomEvent("approval-changed", { detail: approval }));
