@@ -335,3 +335,22 @@ async def test_in_dev_mode_the_console_opens_without_sign_in_and_works_from_the_
             await page.locator("#final-answer").wait_for(timeout=WAIT_MS)
             assert "lena@example.com" in await page.locator("#final-answer").inner_text()
             await context.close()
+
+
+async def test_a_run_that_pauses_again_leads_the_reviewer_to_the_next_approval(open_console, base_url, sink):
+    calls = [{"to": f"{who}@example.com", "subject": "Two emails", "body": f"Hello {who}"} for who in ("mia", "noah")]
+    client = get_client(url=base_url, api_key=KEYS["alice"])
+    tid = (await client.threads.create())["thread_id"]
+    text = " then ".join(f"call send_email with {json.dumps(c)}" for c in calls)
+    await client.runs.wait(tid, "agent", input=user(text))
+    page = await open_console("alice")
+    await page.goto(f"{base_url}/console#/threads/{tid}")
+    await page.locator("#thread-body a", has_text="send_email").first.click()
+    await page.locator("#decision-form").wait_for(timeout=WAIT_MS)
+
+    await page.get_by_role("button", name="Approve as planned").click()
+    await page.get_by_role("link", name="send_email waits for a decision →").click()
+    await page.locator("#decision-form").wait_for(timeout=WAIT_MS)
+
+    assert "noah@example.com" in await page.get_by_role("group", name="Email preview").inner_text()
+    assert len(sink.to("mia@example.com")) == 1 and sink.to("noah@example.com") == []

@@ -628,7 +628,10 @@ async function followRun(decided) {
   if (last && last.final_answer) {
     box.append(el("h2", { text: "Final answer" }), el("div", { class: "answer", id: "final-answer", text: last.final_answer }));
   } else {
-    box.append(el("p", { text: "The run paused again or has no final answer yet; " }, el("a", { href: `#/threads/${run.thread_id}`, text: "see the thread" })));
+    const next = await api(`/approvals?status=pending&thread_id=${encodeURIComponent(run.thread_id)}`).catch(() => []);
+    box.append(next.length
+      ? el("p", { class: "decision" }, "The run paused again: ", el("a", { href: `#/approvals/${encodeURIComponent(next[0].approval_id)}`, text: `${next[0].tool} waits for a decision →` }))
+      : el("p", { text: "The run has no final answer yet; " }, el("a", { href: `#/threads/${run.thread_id}`, text: "see the thread" })));
   }
   announce("The run finished.");
 }
