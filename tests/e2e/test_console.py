@@ -125,7 +125,7 @@ async def test_an_approval_appears_in_the_open_inbox_within_seconds_of_a_run_pau
     assert "expires in" in await card.inner_text() and "ago" in await card.inner_text()
     assert await page.locator("#inbox-count").inner_text() == "1"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=True)
+    await page.screenshot(path=str(SCREENSHOTS / "inbox.png"), full_page=True, animations="disabled", caret="hide")
 
     await page.get_by_label("Risk").select_option("read")
     assert not await card.is_visible() and await page.locator("#inbox-filtered").is_visible()
@@ -175,7 +175,7 @@ async def test_a_valid_edit_sends_exactly_one_email_with_the_edited_arguments(op
     email_preview = page.get_by_role("group", name="Email preview")
     assert "frank@example.com" in await email_preview.inner_text()
     assert "refund policy" in await page.locator("#approval-body").inner_text(), "the conversation is shown"
-    await page.screenshot(path=str(SCREENSHOTS / "approval.png"), full_page=True)
+    await page.screenshot(path=str(SCREENSHOTS / "approval.png"), full_page=True, animations="disabled", caret="hide")
 
     await page.get_by_label("To", exact=True).fill("grace@example.com")
     await page.get_by_label("Subject").fill("Edited subject")
