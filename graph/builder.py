@@ -1,4 +1,5 @@
-"""Wires plan → execute (→ approve → execute) → reflect → (execute | plan | synthesize) → END."""
+"""Wires plan → execute (→ approve → execute) → reflect → (execute | plan | synthesize) → END, where
+independent read-only steps run at once instead: plan/reflect → run_step × N → gather → reflect."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
 from graph.context import AgentDeps, RunContext
-from graph.routing import route_after_execute, route_after_plan, route_after_reflect
+from graph.routing import fanning_out, route_after_execute, route_after_plan, route_after_reflect
 from graph.state import AgentState, InputState, OutputState
 from nodes.approve import make_approve
 from nodes.execute import make_execute
+from nodes.gather import make_gather
 from nodes.plan import make_plan
 from nodes.reflect import make_reflect
+from nodes.run_step import make_run_step
 from nodes.synthesize import make_synthesize
 
 GRAPH_ID = "agent"
@@ -42,11 +45,17 @@ def build_graph(
     builder.add_node("approve", make_approve(deps))
     builder.add_node("reflect", make_reflect(deps))
     builder.add_node("synthesize", make_synthesize(deps))
+    builder.add_node("run_step", make_run_step(deps))
+    builder.add_node("gather", make_gather(deps))
     builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", route_after_plan)
+    builder.add_conditional_edges("plan", fanning_out(deps, route_after_plan), ["execute", "run_step", "synthesize"])
     builder.add_conditional_edges("execute", route_after_execute)
     builder.add_edge("approve", "execute")
-    builder.add_conditional_edges("reflect", route_after_reflect)
+    builder.add_edge("run_step", "gather")
+    builder.add_edge("gather", "reflect")
+    builder.add_conditional_edges(
+        "reflect", fanning_out(deps, route_after_reflect), ["execute", "run_step", "plan", "synthesize"]
+    )
     builder.add_edge("synthesize", END)
     return builder.compile(
         checkpointer=checkpointer,

@@ -43,6 +43,8 @@ class RunContext:
     max_cost_usd: float = 1.0
     tools_enabled: frozenset[str] | None = None
     """The tools this run may call (None: every registered tool)."""
+    max_parallel_steps: int = 4
+    """Independent read-only plan steps run at the same time, at most (1: one at a time)."""
     context_max_turns: int = 8
     """Turns of the conversation the models are sent verbatim; older ones reach them as a summary."""
     context_max_tokens: int = 4_000
@@ -115,6 +117,7 @@ _LIMITS: dict[str, tuple[type | tuple[type, ...], float]] = {
     "run_timeout_s": ((int, float), 0.001),
     "max_tokens": (int, 1),
     "max_cost_usd": ((int, float), 0),
+    "max_parallel_steps": (int, 1),
     "context_max_turns": (int, 1),
     "context_max_tokens": (int, 200),
 }

@@ -55,6 +55,23 @@ class PendingCall(TypedDict):
     review: ReviewDecision | None
 
 
+def gathered(old: list[Observation], new: list[Observation] | None) -> list[Observation]:
+    """The observations of steps running at the same time, each task adding its own; None empties it."""
+    return [] if new is None else [*old, *new]
+
+
+class Handoff(TypedDict):
+    """The conversation handed to a person (nodes/handoff.py, nodes/human.py): why, how urgent, and for whom."""
+
+    signal: str
+    reason: str
+    priority: str
+    status: Literal["requested", "open", "resolved", "returned"]
+    handoff_id: NotRequired[str]
+    packet: NotRequired[dict[str, Any]]
+    """What the person taking over is told: what the user wants, what was tried, what is open, what next."""
+
+
 class InputState(TypedDict):
     """What a caller sends: the LangGraph messages convention, as Studio's chat does."""
 
@@ -112,6 +129,11 @@ class AgentState(TypedDict):
     """Every guardrail that fired this turn, blocking or not (a fenced tool output, a redaction)."""
     intended: NotRequired[list[str]]
     """Side-effecting tools the turn's first plan named, from the user's words alone."""
+    parallel: Annotated[list[Observation], gathered]
+    """Observations of independent steps running at the same time (nodes/run_step.py), until gather
+    records them in `observations` in plan order."""
+    last_batch: NotRequired[int | None]
+    """How many steps the last execution ran at once (gather); reflect judges them together."""
     summary: NotRequired[str | None]
     """What the turns before the context window said, for the models (nodes/window.py)."""
     summarized_through: NotRequired[str | None]

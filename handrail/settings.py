@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         description="The tools runs may call, as a JSON list (empty: every registered tool). Assistants and "
         "runs narrow it with `context.tools_enabled`.",
     )
+    max_parallel_steps: int = Field(
+        4,
+        ge=1,
+        description="Independent read-only plan steps (no approval, no {{step:N}} reference) run at the "
+        "same time, at most; 1 runs every step in turn. Assistants and runs may lower it with "
+        "`context.max_parallel_steps`.",
+    )
     context_max_turns: int = Field(
         8,
         ge=1,

@@ -102,6 +102,7 @@ def default_context(settings: Settings, user_id: str = "anonymous") -> RunContex
         run_timeout_s=settings.run_timeout_s,
         max_tokens=settings.run_max_tokens,
         max_cost_usd=settings.run_max_cost_usd,
+        max_parallel_steps=settings.max_parallel_steps,
         context_max_turns=settings.context_max_turns,
         context_max_tokens=settings.context_max_tokens,
         tools_enabled=frozenset(settings.tools_enabled) if settings.tools_enabled else None,

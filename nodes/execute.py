@@ -36,7 +36,7 @@ def make_execute(deps: AgentDeps) -> NodeFn:
     async def execute(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         pending = state.get("pending")
         if pending is None:
-            pending, used, refusal = await _resolve(deps, state, runtime)
+            pending, used, refusal = await resolve_step(deps, state, runtime)
             counters = add_usage(state, used)
             if isinstance(refusal, Verdict):  # a budget stop: the turn ends here, through synthesize
                 return {**counters, **stop(state, refusal), "pending": None}
@@ -45,23 +45,23 @@ def make_execute(deps: AgentDeps) -> NodeFn:
             spec = deps.registry.get(pending["tool"])
             if spec is not None and spec.requires_approval:
                 return {**counters, "pending": pending}  # route_after_execute sends it to approve
-            return {**counters, **await _run(deps, state, pending, runtime)}
+            return {**counters, **await run_call(deps, state, pending, runtime)}
         review = pending["review"]
         if review is not None and review["decision"] == "reject":
             return _record(
                 state,
-                _observation(
+                observation_of(
                     pending, ToolResult.failure("rejected by reviewer"), "rejected", feedback=review["feedback"]
                 ),
             )
         if review is not None:  # approved as planned, or edited (already re-validated by approve)
             pending = {**pending, "args": review["args"]}
-        return await _run(deps, state, pending, runtime)
+        return await run_call(deps, state, pending, runtime)
 
     return execute
 
 
-async def _resolve(
+async def resolve_step(
     deps: AgentDeps, state: AgentState, runtime: Runtime[RunContext]
 ) -> tuple[PendingCall, Usage, Observation | Verdict | None]:
     """The concrete call for the step at the cursor, or an observation saying why it cannot run, or
@@ -77,7 +77,7 @@ async def _resolve(
     )
     spec, used = deps.registry.get(step["tool"]), Usage()
     if spec is None:
-        return pending, used, _observation(pending, ToolResult.failure(f"unknown tool {step['tool']}"), "failed")
+        return pending, used, observation_of(pending, ToolResult.failure(f"unknown tool {step['tool']}"), "failed")
     args = step["args"]
     if "{{step:" in str(args):
         data = {"step": dict(step), "observations": state["observations"]}
@@ -92,24 +92,28 @@ async def _resolve(
         try:
             reply = await model.ainvoke(prompt)
         except ModelsUnavailable as exc:  # the step fails like a tool would; reflect re-plans or stops
-            return pending, used, _observation(pending, ToolResult.failure(f"{exc}; the step was not run"), "failed")
+            return pending, used, observation_of(pending, ToolResult.failure(f"{exc}; the step was not run"), "failed")
         used = usage_of(reply, deps.prices)
         made = [c["args"] for c in reply.tool_calls if c["name"] == spec.name]
         if not made:
-            return pending, used, _observation(pending, ToolResult.failure("the executor model made no call"), "failed")
+            return (
+                pending,
+                used,
+                observation_of(pending, ToolResult.failure("the executor model made no call"), "failed"),
+            )
         args = made[0]
     check = deps.registry.check(spec.name, args)
     if check.args is None:
-        return pending, used, _observation({**pending, "args": args}, ToolResult.failure(str(check.error)), "failed")
+        return pending, used, observation_of({**pending, "args": args}, ToolResult.failure(str(check.error)), "failed")
     pending = {**pending, "args": check.args.model_dump(mode="json")}
     earlier = _same_call(state["observations"], pending)
     if earlier is not None:
         error = f"identical call already made at step {earlier + 1}; reuse its result instead of repeating it"
-        return pending, used, _observation(pending, ToolResult.failure(error), "skipped")
+        return pending, used, observation_of(pending, ToolResult.failure(error), "skipped")
     used_calls = sum(1 for o in state["observations"] if o["tool"] == spec.name and o["status"] != "skipped")
     if used_calls >= spec.max_calls_per_run:
         error = f"{spec.name} may be called at most {spec.max_calls_per_run} times per run"
-        return pending, used, _observation(pending, ToolResult.failure(error), "skipped")
+        return pending, used, observation_of(pending, ToolResult.failure(error), "skipped")
     # Before a reviewer is asked: a call policy refuses is never put to a person.
     policy = await tool_verdict(deps, state, deps.context(runtime), pending)
     if policy.blocked:
@@ -118,7 +122,7 @@ async def _resolve(
     return pending, used, None
 
 
-async def _run(
+async def run_call(
     deps: AgentDeps, state: AgentState, pending: PendingCall, runtime: Runtime[RunContext]
 ) -> dict[str, Any]:
     spec = deps.registry.get(pending["tool"])
@@ -126,7 +130,7 @@ async def _run(
     ctx = deps.context(runtime)
     check = deps.registry.check(spec.name, pending["args"])
     if check.args is None:  # state is writable by clients: what it holds is validated again here
-        return _record(state, _observation(pending, ToolResult.failure(str(check.error)), "failed"))
+        return _record(state, observation_of(pending, ToolResult.failure(str(check.error)), "failed"))
     pending = {**pending, "args": check.args.model_dump(mode="json")}
     # Again where the call runs: a kill switch thrown while a reviewer was deciding still holds.
     policy = await tool_verdict(deps, state, ctx, pending)
@@ -149,7 +153,7 @@ async def _run(
         )
         if not verdict.admitted:
             logger.warning("approval.gate_refused", extra={"tool": spec.name, "reason": verdict.reason})
-            return _record(state, _observation(pending, ToolResult.failure(str(verdict.reason)), "skipped"))
+            return _record(state, observation_of(pending, ToolResult.failure(str(verdict.reason)), "skipped"))
     env = ToolEnv(
         idempotency_key=f"{thread_id or 'local'}:{pending['call_id']}",
         user_id=ctx.user_id,
@@ -180,7 +184,7 @@ async def _run(
     if flags:
         await note(deps, runtime, screened, tool=spec.name)
         result = ToolResult(ok=result.ok, data=screened.value, error=result.error)
-    observation = _observation(
+    observation = observation_of(
         pending, result, "done" if result.ok else "failed", feedback=review["feedback"] if review else None
     )
     return _record(state, {**observation, "flags": flags} if flags else observation)
@@ -223,7 +227,7 @@ def _same_call(observations: list[Observation], pending: PendingCall) -> int | N
     )
 
 
-def _observation(
+def observation_of(
     pending: PendingCall, result: ToolResult, status: StepStatus, feedback: str | None = None
 ) -> Observation:
     return Observation(
@@ -240,7 +244,7 @@ def _observation(
 
 
 def _refused(pending: PendingCall, policy: Verdict) -> Observation:
-    return {**_observation(pending, ToolResult.failure(str(policy.detail)), "skipped"), "flags": fired(policy)}
+    return {**observation_of(pending, ToolResult.failure(str(policy.detail)), "skipped"), "flags": fired(policy)}
 
 
 def _record(state: AgentState, observation: Observation) -> dict[str, Any]:

@@ -25,7 +25,9 @@ class Verdict:
 def judge(state: AgentState, ctx: RunContext, now: float) -> Verdict:
     """The decision after a step, from the observations and the run's limits. Pure."""
     observations = state["observations"]
-    last = observations[-1] if observations else None
+    # Steps run at once (gather) are judged together: a failure among them counts as the last step's.
+    batch = observations[-(state.get("last_batch") or 1) :]
+    last = next((o for o in reversed(batch) if not o["ok"]), batch[-1]) if batch else None
     remaining = state["cursor"] < len(state["plan"])
     elapsed = now - state["clock_started_at"]
     if state.get("blocked"):  # a guardrail or a budget ended the turn in the node before
@@ -66,6 +68,8 @@ def make_reflect(deps: AgentDeps) -> NodeFn:
         """Decide whether to continue, re-plan or finish, from what the last step observed."""
         verdict = judge(state, deps.context(runtime), time.time())
         update: dict[str, Any] = {"decision": verdict.decision, "stop_reason": verdict.stop_reason}
+        if state.get("last_batch"):
+            update["last_batch"] = None
         if verdict.decision == "replan":
             update |= {"replans": state["replans"] + 1, "plan_feedback": verdict.feedback}
         return update

@@ -24,6 +24,7 @@ from tests.e2e.helpers import probe_request, probe_rows, wait_for_probe
 from tests.support.db import fresh_database
 from tests.support.http import serving
 from tests.support.probe_tools import PROBE_TABLE
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -111,6 +112,47 @@ async def test_run_resumes_from_checkpoint_after_worker_sigkill(api_only, crash_
     humans = [m for m in state["values"]["messages"] if m["type"] == "human"]
     assert len(humans) == 1, "the taken-over run continued; it did not feed its input in a second time"
     assert state["values"]["replans"] == 0 and state["values"]["steps"] == 3
+
+
+async def saved_result(pool: Any, thread_id: str) -> bool:
+    """Whether a parallel step's result is in the checkpointer's pending writes (what a resume reuses)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM checkpoint_writes WHERE thread_id = %s AND channel = 'parallel'", (thread_id,)
+        )
+        return await cur.fetchone() is not None
+
+
+async def test_a_crash_mid_parallel_steps_runs_again_only_the_unfinished_one(api_only, crash_db, crash_pool):
+    """Independent read-only steps run as LangGraph tasks of one super-step, each saved as it finishes: a
+    worker killed while one is still running leaves the finished one's result, which the next worker uses."""
+    client = get_client(url=api_only, api_key=KEYS["alice"])
+    tid = (await client.threads.create())["thread_id"]
+    ask = " then ".join(
+        f"call read_probe with {json.dumps({'label': label, 'seconds': s})}" for label, s in (("quick", 1), ("slow", 4))
+    )
+    first = start_worker(crash_db)
+    second = None
+    try:
+        run = await client.runs.create(tid, "agent", input={"messages": [{"role": "user", "content": ask}]})
+        await wait_for_probe(crash_pool, tid, "quick", "finished")
+        await eventually(lambda: saved_result(crash_pool, tid))  # LangGraph has saved quick's task writes
+        first.send_signal(signal.SIGKILL)  # while slow, started beside quick, is still running
+        await asyncio.to_thread(first.wait)
+
+        second = start_worker(crash_db)
+        result = await asyncio.wait_for(client.runs.join(tid, run["run_id"]), timeout=60)
+    finally:
+        await stop_workers(first, second)
+
+    assert (await client.runs.get(tid, run["run_id"]))["status"] == "success"
+    assert [o["data"]["label"] for o in result["observations"]] == ["quick", "slow"], "plan order, not finish order"
+    calls = await probe_rows(crash_pool, tid)
+    assert calls.index(("slow", "started")) < calls.index(("quick", "finished")), "they ran at the same time"
+    assert calls.count(("quick", "started")) == 1, "the finished branch did not run again"
+    assert calls.count(("slow", "started")) == 2 and calls.count(("slow", "finished")) == 1
+    state = await client.threads.get_state(tid)
+    assert state["values"]["steps"] == 2 and state["values"]["parallel"] == []
 
 
 async def test_a_dead_workers_run_is_taken_over_without_waiting_out_its_lease(api_only, crash_db, crash_pool):

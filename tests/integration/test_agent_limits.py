@@ -72,7 +72,8 @@ async def test_step_limit_ends_the_run_with_the_reason(pool, thread_config):
 
 async def test_run_time_limit_ends_the_run_gracefully(pool, thread_config):
     planner = ScriptedChatModel(script=[plan_message(CALC, TIME)])
-    graph = make_graph(pool, make_deps(pool, planner=planner, run_timeout_s=1e-9))
+    # One step at a time: the time limit is checked between steps, and two independent ones run at once.
+    graph = make_graph(pool, make_deps(pool, planner=planner, run_timeout_s=1e-9, max_parallel_steps=1))
     result = await graph.ainvoke(user("two things"), thread_config)
 
     assert len(result["observations"]) == 1
@@ -127,7 +128,8 @@ async def test_a_repeated_identical_call_is_stopped_before_it_runs(pool, thread_
 async def test_no_progress_is_detected(pool, thread_config):
     steps = [{"tool": "calculator", "args": {"expression": f"1/{0}+{i}"}, "purpose": "divide"} for i in range(4)]
     planner = ScriptedChatModel(script=[plan_message(*steps[:1]), plan_message(*steps[1:2]), plan_message(*steps[2:])])
-    graph = make_graph(pool, make_deps(pool, planner=planner, max_replans=5))
+    # One step at a time, to see the streak stop at exactly 3 (the last plan's two steps would run together).
+    graph = make_graph(pool, make_deps(pool, planner=planner, max_replans=5, max_parallel_steps=1))
     result = await graph.ainvoke(user("divide by zero a lot"), thread_config)
 
     assert result["stop_reason"] == "no progress: the last 3 steps all failed"

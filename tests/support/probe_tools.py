@@ -22,9 +22,22 @@ class ProbeArgs(BaseModel):
     seconds: float = Field(0, ge=0, le=120)
 
 
-@tool(args=ProbeArgs, timeout_s=120, max_calls_per_run=10)
+# risk="write": the rows it writes are read by tests in order, so consecutive probes run one after the
+# other (a read-only step may run alongside the next one: nodes/run_step.py).
+@tool(args=ProbeArgs, risk="write", timeout_s=120, max_calls_per_run=10)
 async def probe(args: ProbeArgs, env: ToolEnv) -> ToolResult:
     """Test probe: records that it started, waits `seconds`, records that it finished."""
+    return await _probe(args, env)
+
+
+@tool(name="read_probe", args=ProbeArgs, timeout_s=120, max_calls_per_run=10)
+async def read_probe(args: ProbeArgs, env: ToolEnv) -> ToolResult:
+    """Test probe declared read-only, so independent calls of it run at the same time: records that it
+    started, waits `seconds`, records that it finished."""
+    return await _probe(args, env)
+
+
+async def _probe(args: ProbeArgs, env: ToolEnv) -> ToolResult:
     import os
 
     res = resources_of(env)
