@@ -4,7 +4,8 @@ Each cell runs on its own scratch database on BENCH_POSTGRES_ADMIN_URL (dropped 
 LangGraph's durable step cost (stock saver and Handrail's), Handrail's graph in-process, Handrail over
 HTTP and `langgraph dev` at 1 and 16 concurrent runs (both servers up at once, measured in alternation),
 approval resume latency, crash recovery, SQL statements per run, the 200-turn storage curve, hostile
-input, and Handrail at 16 at once with Langfuse tracing off and on. Throughput figures are medians
+input, Handrail at 16 at once with Langfuse tracing off and on, and two independent 300 ms steps one at a
+time and at once (issue 21). Throughput figures are medians
 over BENCH_REPEAT repetitions (default 3). Prints one table and
 the ratios the targets name (MET / NOT MET, never asserted), and writes bench/out/report-<UTC>.json and
 bench/out/latest.json. A cell that fails is reported as failed; the others still run.
@@ -218,6 +219,13 @@ async def tracing_cost(admin: str, repeat: int) -> dict[str, Any]:
     return {"off": median_of(figures["off"]), "on": median_of(figures["on"]), "export_requests": exported}
 
 
+async def parallel(admin: str) -> dict[str, Any]:
+    from bench.parallel import parallel_steps
+
+    async with scratch_database(admin, "handrail_bench_parallel") as dsn:
+        return await parallel_steps(dsn)
+
+
 async def abuse(admin: str) -> dict[str, Any]:
     from bench.abuse import abuse as hostile_input
 
@@ -288,6 +296,7 @@ async def main() -> int:
     await run_cell(cells, "storage", f"8 storage over {TURNS} turns", lambda: storage(admin))
     await run_cell(cells, "abuse", "9 hostile input", lambda: abuse(admin))
     await run_cell(cells, "tracing", "10 Langfuse tracing on vs off", lambda: tracing_cost(admin, repeat))
+    await run_cell(cells, "parallel", "11 two independent 300 ms steps", lambda: parallel(admin))
     order = [
         "bare_langgraph",
         "in_process",
@@ -298,6 +307,7 @@ async def main() -> int:
         "storage",
         "abuse",
         "tracing",
+        "parallel",
     ]
     result = {
         "meta": about,

@@ -278,6 +278,10 @@ def _tracing(title: str, result: dict[str, Any]) -> list[str]:
     ]
 
 
+def _parallel(title: str, result: dict[str, Any]) -> list[str]:
+    return [_row(f"11 {title}", name, f, f"slowest {f['max_ms']:.0f} ms") for name, f in result.items()]
+
+
 _SECTIONS: list[tuple[str, str, Callable[[str, Any], list[str]]]] = [
     ("bare_langgraph", "bare LangGraph, 8 steps", _bare),
     ("in_process", "Handrail graph in-process", _in_process),
@@ -288,6 +292,7 @@ _SECTIONS: list[tuple[str, str, Callable[[str, Any], list[str]]]] = [
     ("storage", "storage, one long thread", _storage),
     ("abuse", "hostile input", _abuse),
     ("tracing", "Langfuse tracing", _tracing),
+    ("parallel", "two independent 300 ms steps", _parallel),
 ]
 
 
