@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import httpx
+import pytest
+from langgraph_sdk import get_client
 
-from tests.e2e.conftest import KEYS
+from handrail import approval_feed
+from server import create_app
+from tests.e2e.conftest import KEYS, e2e_settings
 from tests.e2e.helpers import EMAIL_REQUEST, user
+from tests.support.db import fresh_database
+from tests.support.http import serving
 from tests.support.waiting import eventually
 
 
@@ -137,3 +144,35 @@ async def test_a_new_thread_has_an_empty_timeline(alice, base_url):
         timeline = (await http.get(f"/threads/{tid}/timeline")).json()
 
     assert timeline["runs"] == [] and timeline["approvals"] == [] and timeline["status"] == "idle"
+
+
+@pytest.fixture(scope="module", params=["redis", "postgres"])
+async def replicas(request: Any) -> AsyncIterator[tuple[str, str]]:
+    """(a replica that executes runs, one that only answers the API) on one fresh database and one bus; approvals
+    expire after 1.5 s."""
+    bus = {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": f"handrail-feed-{uuid.uuid4().hex[:8]}:"}
+    with fresh_database("handrail_feed") as dsn:
+        async with AsyncExitStack() as stack:
+            for_bus = bus if request.param == "redis" else {}
+            executing = e2e_settings(dsn, workers=2, approval_ttl_s=1.5, **for_bus)
+            answering = e2e_settings(dsn, workers=0, approval_ttl_s=1.5, **for_bus)
+            a = await stack.enter_async_context(serving(create_app(executing), port=executing.port))
+            b = await stack.enter_async_context(serving(create_app(answering), port=answering.port))
+            yield a, b
+
+
+async def test_another_replicas_approvals_reach_the_feed_by_the_bus_created_and_expired(replicas, monkeypatch):
+    executing, answering = replicas
+    monkeypatch.setattr(approval_feed, "POLL_S", 60.0)  # no re-read in time: only a nudge over the bus can do it
+    async with feed(answering, "alice") as events:
+        client = get_client(url=executing, api_key=KEYS["alice"])
+        tid = (await client.threads.create())["thread_id"]
+        await client.runs.wait(tid, "agent", input=user(EMAIL_REQUEST))
+        (approval,) = await client.http.get("/approvals", params={"thread_id": tid})
+
+        async def expired() -> bool:
+            return changes(events, approval["approval_id"]) == ["created", "decided"]
+
+        await eventually(expired, within_s=15)
+    last = [d for e, d in events if e == "approval"][-1]["approval"]
+    assert last["status"] == "expired" and last["decided_by"]
