@@ -41,6 +41,9 @@ CONTEXT_KEYS = {
     "max_cost_usd",
     "tools_enabled",
     "response_format",
+    "max_parallel_steps",
+    "context_max_turns",
+    "context_max_tokens",
 }
 
 
