@@ -11,11 +11,20 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
 
 from graph.context import AgentDeps, RunContext
-from graph.routing import fanning_out, route_after_execute, route_after_plan, route_after_reflect
+from graph.routing import (
+    fanning_out,
+    route_after_execute,
+    route_after_human,
+    route_after_plan,
+    route_after_reflect,
+    route_at_start,
+)
 from graph.state import AgentState, InputState, OutputState
 from nodes.approve import make_approve
 from nodes.execute import make_execute
 from nodes.gather import make_gather
+from nodes.handoff import make_handoff
+from nodes.human import make_human
 from nodes.plan import make_plan
 from nodes.reflect import make_reflect
 from nodes.run_step import make_run_step
@@ -47,16 +56,22 @@ def build_graph(
     builder.add_node("synthesize", make_synthesize(deps))
     builder.add_node("run_step", make_run_step(deps))
     builder.add_node("gather", make_gather(deps))
-    builder.add_edge(START, "plan")
-    builder.add_conditional_edges("plan", fanning_out(deps, route_after_plan), ["execute", "run_step", "synthesize"])
+    builder.add_node("handoff", make_handoff(deps))
+    builder.add_node("human", make_human(deps))
+    builder.add_conditional_edges(START, route_at_start, ["plan", "human"])
+    builder.add_conditional_edges(
+        "plan", fanning_out(deps, route_after_plan), ["execute", "run_step", "synthesize", "handoff"]
+    )
     builder.add_conditional_edges("execute", route_after_execute)
     builder.add_edge("approve", "execute")
     builder.add_edge("run_step", "gather")
     builder.add_edge("gather", "reflect")
     builder.add_conditional_edges(
-        "reflect", fanning_out(deps, route_after_reflect), ["execute", "run_step", "plan", "synthesize"]
+        "reflect", fanning_out(deps, route_after_reflect), ["execute", "run_step", "plan", "synthesize", "handoff"]
     )
     builder.add_edge("synthesize", END)
+    builder.add_edge("handoff", "human")  # a person takes the thread: human only asks
+    builder.add_conditional_edges("human", route_after_human, ["human", END])
     return builder.compile(
         checkpointer=checkpointer,
         store=store,

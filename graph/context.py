@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from guardrails.escalation import Policy as EscalationPolicy
 from llm.resilience import ModelChain
 from llm.tokens import Tokenizer
 from llm.usage import PRICES, Prices, Usage
 from tools.gate import ApprovalGate, NoApprovalLedger
+from tools.handoff_gate import HandoffLedger, NoHandoffLedger
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -196,6 +198,11 @@ class AgentDeps:
     """Messages a thread's state keeps at most once older ones are summarized (0: all; nodes/window.py)."""
     context_tokenizer: Tokenizer = "estimate"
     """How the context window counts tokens (llm/tokens.py)."""
+    escalation: EscalationPolicy = EscalationPolicy(signals={})
+    """When a conversation goes to a person (guardrails/escalation.py): no signal unless configured; the
+    service and `langgraph dev` take HANDOFF_SIGNALS from settings."""
+    handoffs: HandoffLedger = NoHandoffLedger()
+    """Confirms a person's answers to a handoff (closed unless configured, like `approvals`)."""
 
     def context(self, runtime: Runtime[RunContext] | None) -> RunContext:
         """The run's context, or the defaults when the caller passed none (`langgraph dev`, tests)."""

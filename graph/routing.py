@@ -16,7 +16,9 @@ from nodes.run_step import runs_in_parallel
 from tools.base import call_key
 
 
-def route_after_plan(state: AgentState) -> Literal["execute", "synthesize"]:
+def route_after_plan(state: AgentState) -> Literal["execute", "synthesize", "handoff"]:
+    if handing_off(state):
+        return "handoff"
     return "execute" if state["plan"] and not state.get("stop_reason") else "synthesize"
 
 
@@ -25,7 +27,9 @@ def route_after_execute(state: AgentState) -> Literal["approve", "reflect"]:
     return "approve" if pending is not None and pending["review"] is None else "reflect"
 
 
-def route_after_reflect(state: AgentState) -> Literal["execute", "plan", "synthesize"]:
+def route_after_reflect(state: AgentState) -> Literal["execute", "plan", "synthesize", "handoff"]:
+    if handing_off(state):
+        return "handoff"
     decision = state.get("decision")
     if decision == "continue":
         return "execute"
@@ -82,3 +86,21 @@ def _current_turn(messages: list[Any]) -> list[Any]:
         if isinstance(messages[index], HumanMessage):
             return messages[index:]
     return list(messages)
+
+
+def handing_off(state: AgentState) -> bool:
+    """A signal asked for a person (guardrails/escalation.py), and the packet is not written yet."""
+    handoff = state.get("handoff")
+    return handoff is not None and handoff["status"] == "requested"
+
+
+def route_at_start(state: AgentState) -> Literal["plan", "human"]:
+    """A message sent while a person has the thread is for them: it waits with the handoff, no agent acts."""
+    handoff = state.get("handoff")
+    return "human" if handoff is not None and handoff["status"] == "open" else "plan"
+
+
+def route_after_human(state: AgentState) -> Literal["human", "__end__"]:
+    """After a person's reply the thread waits for them again; resolved or returned, the turn ends."""
+    handoff = state.get("handoff")
+    return "human" if handoff is not None and handoff["status"] == "open" else "__end__"

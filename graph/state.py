@@ -88,6 +88,7 @@ class OutputState(TypedDict):
     guardrail: NotRequired[str | None]
     blocked: NotRequired[bool]
     guardrail_events: NotRequired[list[str]]
+    handoff: NotRequired[Handoff | None]
 
 
 class AgentState(TypedDict):
@@ -140,3 +141,7 @@ class AgentState(TypedDict):
     """Id of the last message the summary covers."""
     tainted: NotRequired[bool]
     """A tool output of this turn held instruction-like text (it was fenced before any model read it)."""
+    handoff: NotRequired[Handoff | None]
+    """A handoff to a person: `requested` by a signal, `open` while a person has the thread, then closed."""
+    confidence: NotRequired[float | None]
+    """How sure the planner said it was of the current plan (0 to 1), when its model reports it."""

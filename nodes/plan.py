@@ -12,12 +12,14 @@ from pydantic import BaseModel, Field, ValidationError
 import guardrails.input as input_guard
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, PlanStep
+from guardrails import escalation
 from llm.protocol import embed, last_user_text
 from llm.resilience import ModelsUnavailable
 from llm.tokens import counter_for
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, note, stop
+from nodes.handoff import escalation_after_step
 from nodes.window import window
 from tools.memory import recall
 from tools.registry import Registry
@@ -42,6 +44,9 @@ class Plan(BaseModel):
     """The ordered tool calls that fulfil the request."""
 
     steps: list[PlannedStep] = Field(default_factory=list, max_length=20)
+    confidence: float | None = Field(
+        None, ge=0, le=1, description="How sure you are, 0 to 1, that these steps do what the user wants."
+    )
 
 
 def malformed_plan(message: AIMessage) -> str | None:
@@ -92,6 +97,8 @@ def make_plan(deps: AgentDeps) -> NodeFn:
         if screened.blocked:
             await note(deps, runtime, screened)
             return {**turn, **_no_plan(), **stop(turn, screened)}  # type: ignore[arg-type]
+        if not replanning and (asked := escalation.at_turn_start(said or "", deps.escalation)):
+            return {**turn, **_no_plan(), "handoff": asked.as_state()}  # a person, before any planning
         catalog = _allowed(deps.registry.catalog(), ctx)
         # A long thread costs what a short one does: the planner sees the latest turns and a summary.
         summary = state.get("summary")
@@ -128,15 +135,28 @@ def make_plan(deps: AgentDeps) -> NodeFn:
             feedback = f"Your previous plan was refused: {error}. Use only catalogue tools with valid arguments."
         if not replanning:
             turn["intended"] = sorted({s["tool"] for s in steps if _side_effects(deps, s["tool"])})
+        confidence = _confidence(reply) if error is None else None
+        if error is None and (risky := escalation.after_plan([s["tool"] for s in steps], confidence, deps.escalation)):
+            turn["handoff"] = risky.as_state()  # the plan is kept for the person's packet, and not executed
+        elif replanning and not steps and (after := escalation_after_step({**state, **turn}, deps.escalation)):
+            turn["handoff"] = after  # nothing left to try after a failure or a refusal: a person takes over
         return {
             **turn,
             **_no_plan(),
             "plan": steps,
             "stop_reason": f"no valid plan could be made ({error})" if error else None,
+            "confidence": confidence,
             **add_usage(turn, used),
         }
 
     return plan
+
+
+def _confidence(reply: AIMessage) -> float | None:
+    """The confidence the planner reported with its plan, if its model reports one."""
+    call = next((c for c in reply.tool_calls if c["name"] == "Plan"), None)
+    value = call["args"].get("confidence") if call is not None else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _no_plan() -> dict[str, Any]:
@@ -170,6 +190,7 @@ def _fresh_turn() -> dict[str, Any]:
         "guardrail_events": [],
         "intended": [],
         "tainted": False,
+        "handoff": None,
     }
 
 

@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, Decision, Observation
+from nodes.handoff import escalation_after_step
 
 # This many failed, rejected or skipped steps in a row, with nothing achieved between, is no progress.
 NO_PROGRESS_STREAK = 3
@@ -72,6 +73,8 @@ def make_reflect(deps: AgentDeps) -> NodeFn:
             update["last_batch"] = None
         if verdict.decision == "replan":
             update |= {"replans": state["replans"] + 1, "plan_feedback": verdict.feedback}
+        if verdict.decision == "finish" and (handoff := escalation_after_step(state, deps.escalation)):
+            update["handoff"] = handoff  # a person takes over instead of synthesize (graph/routing.py)
         return update
 
     return reflect
