@@ -27,6 +27,7 @@ from handrail.api import (
     approvals,
     assistants,
     crons,
+    handoffs,
     identity,
     memories,
     meta,
@@ -94,7 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     # approval_feed before approvals: its /approvals/stream would otherwise be taken for /approvals/{approval_id}.
-    api = (meta, identity, assistants, threads, timeline, crons, runs, store, memories, approval_feed, approvals, tools)
+    api = (
+        meta, identity, assistants, threads, timeline, crons, runs, store, memories, approval_feed, approvals, handoffs,
+        tools,
+    )  # fmt: skip
     for module in (*api, admin):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(console.router)  # the approval console: /console

@@ -38,7 +38,8 @@ SELECT
   (SELECT count(*) FROM runs WHERE status = 'running') AS running,
   (SELECT count(*) FROM approvals WHERE status = 'pending') AS approvals_pending,
   (SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM approvals
-    WHERE status = 'pending') AS oldest_approval_s
+    WHERE status = 'pending') AS oldest_approval_s,
+  (SELECT count(*) FROM handoffs WHERE status = 'open') AS handoffs_open
 """
 
 
@@ -81,6 +82,19 @@ class Metrics:
             "handrail_approval_wait_seconds",
             "From an approval's request to its decision, by decision.",
             ["decision"],
+            buckets=_WAIT_S,
+            registry=r,
+        )
+        self.handoffs = Counter(
+            "handrail_handoffs",
+            "Conversations handed to a person, by reason (the signal that fired) and priority.",
+            ["reason", "priority"],
+            registry=r,
+        )
+        self.handoff_first_reply = Histogram(
+            "handrail_handoff_first_reply_seconds",
+            "From a handoff to the person's first reply, by priority.",
+            ["priority"],
             buckets=_WAIT_S,
             registry=r,
         )
@@ -217,6 +231,12 @@ class Metrics:
     def approval_decided(self, decision: str, seconds: float) -> None:
         self.approval_wait.labels(decision).observe(max(seconds, 0.0))
 
+    def handoff_requested(self, reason: str, priority: str) -> None:
+        self.handoffs.labels(reason, priority).inc()
+
+    def handoff_replied(self, priority: str, seconds: float) -> None:
+        self.handoff_first_reply.labels(priority).observe(max(seconds, 0.0))
+
     async def exposition(self, pool: Pool) -> bytes:
         """The text a scrape gets: this process's (or every process's) samples, then the state read
         from Postgres now."""
@@ -245,6 +265,7 @@ class _Snapshot:
             ("running", "handrail_runs_running", "Runs executing now."),
             ("approvals_pending", "handrail_approvals_pending", "Approvals waiting for a decision."),
             ("oldest_approval_s", "handrail_approval_oldest_age_seconds", "Age of the oldest pending approval."),
+            ("handoffs_open", "handrail_handoffs_open", "Conversations with a person now (open handoffs)."),
         ):
             yield GaugeMetricFamily(name, doc, value=float(self._row.get(key) or 0))
 

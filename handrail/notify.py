@@ -1,4 +1,4 @@
-"""Outgoing notifications: approval requests and finished runs, as signed webhooks in the background.
+"""Outgoing notifications: approval requests, handoffs and finished runs, as signed webhooks in the background.
 
 Both are durable: the approval or run records when a delivery was attempted and when one arrived, and
 `resend_unnotified` (run by every worker) sends again what a stopped process or a long receiver outage
@@ -11,6 +11,7 @@ import time
 import uuid
 from typing import Any
 
+from handrail import handoffs
 from handrail.approvals import Approval, claim_unnotified, mark_notified
 from handrail.runs import event_log, repo
 from handrail.services import Services
@@ -44,10 +45,34 @@ async def resend_unnotified(services: Services) -> int:
     rows = await claim_unnotified(services.pool, stale_after_s=cycle) if settings.approval_webhook_url else []
     for row in rows:
         services.spawn(send_approval(services, row), name=f"webhook-approval-resend-{row['approval_id']}")
+    handed = await handoffs.claim_unnotified(services.pool, stale_after_s=cycle) if handoff_url(services) else []
+    for handed_row in handed:
+        services.spawn(send_handoff(services, handed_row), name=f"webhook-handoff-resend-{handed_row['handoff_id']}")
     run_ids = await repo.claim_unsent_webhooks(services.pool, stale_after_s=cycle)
     for run_id in run_ids:
         services.spawn(send_run_webhook(services, run_id), name=f"webhook-run-resend-{run_id}")
-    return len(rows) + len(run_ids)
+    return len(rows) + len(handed) + len(run_ids)
+
+
+def handoff_url(services: Services) -> str | None:
+    """HANDOFF_WEBHOOK_URL, else APPROVAL_WEBHOOK_URL: the people who approve are often those who take over."""
+    return services.settings.handoff_webhook_url or services.settings.approval_webhook_url
+
+
+def handoff_requested(services: Services, row: dict[str, Any]) -> None:
+    if handoff_url(services):
+        services.spawn(send_handoff(services, row), name=f"webhook-handoff-{row['handoff_id']}")
+
+
+async def send_handoff(services: Services, row: dict[str, Any]) -> None:
+    """Deliver one `handoff.requested` notification (signed like every webhook) and record that it arrived."""
+    url = handoff_url(services)
+    assert url is not None
+    await handoffs.mark_attempted(services.pool, row["handoff_id"])
+    payload = {"type": "handoff.requested", "handoff": handoffs.Handoff.from_row(row).model_dump(mode="json")}
+    # An operator's URL, like APPROVAL_WEBHOOK_URL: it may point at an internal help desk.
+    if await services.webhooks.deliver("handoff", row["handoff_id"], url, payload, allow_private=True):
+        await handoffs.mark_notified(services.pool, row["handoff_id"])
 
 
 def run_finished(services: Services, run_id: uuid.UUID) -> None:

@@ -27,6 +27,7 @@ from handrail.cache import AsyncRedisCache
 from handrail.crons import scheduler
 from handrail.db import DatabaseTarget, Pool, open_pool
 from handrail.errors import ConfigurationError
+from handrail.handoffs import PostgresHandoffLedger
 from handrail.health import Health
 from handrail.metrics import Metrics
 from handrail.migrate import migrate
@@ -172,6 +173,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             pool,
             registry=registry_from_settings(settings),
             approvals=PostgresApprovalGate(pool),
+            handoffs=PostgresHandoffLedger(pool),
             observe_tool=observe_tool(metrics),
             guards=guards,
             tool_resilience=resilience,
@@ -185,6 +187,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
         if settings.approval_webhook_url and not secret:
             raise ConfigurationError("APPROVAL_WEBHOOK_URL is set but WEBHOOK_SECRET is not; webhooks must be signed")
+        if settings.handoff_webhook_url and not secret:
+            raise ConfigurationError("HANDOFF_WEBHOOK_URL is set but WEBHOOK_SECRET is not; webhooks must be signed")
         webhooks = WebhookSender(
             pool,
             http,

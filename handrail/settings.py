@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from guardrails.escalation import DEFAULT_GUARDRAILS, DEFAULT_SIGNALS, SIGNALS
 
 
 class Settings(BaseSettings):
@@ -188,6 +190,37 @@ class Settings(BaseSettings):
         description="Langfuse host (LANGFUSE_HOST is read too). Unset: Langfuse Cloud.",
     )
 
+    # --- handoff to a person -------------------------------------------------------------
+    handoff_signals: dict[str, Literal["low", "normal", "high", "urgent"]] = Field(
+        default_factory=lambda: dict(DEFAULT_SIGNALS),
+        description="The signals that hand a conversation to a person, each with its priority, as JSON; a signal "
+        "left out is off. Signals: asked_for_human, negative_sentiment, low_confidence, high_stakes, "
+        "consecutive_failures, guardrail.",
+    )
+    handoff_sentiment_threshold: float = Field(
+        -0.65, ge=-1, le=1, description="negative_sentiment fires at or under this VADER compound score (-1 to 1)."
+    )
+    handoff_min_confidence: float = Field(
+        0.5, ge=0, le=1, description="low_confidence fires when the planner reports a confidence under this."
+    )
+    handoff_failure_streak: int = Field(
+        3, ge=1, description="consecutive_failures fires after this many failed steps in a row."
+    )
+    handoff_high_stakes_tools: list[str] = Field(
+        default_factory=list,
+        description="Tools a person must handle (JSON list): a plan naming one is handed over, not executed.",
+    )
+    handoff_guardrails: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_GUARDRAILS),
+        description="Guardrails (`layer.rule` prefixes) whose firing is the guardrail signal, as a JSON list.",
+    )
+    handoff_team: str = Field(
+        "a member of our support team", description="Who picks a handoff up, as the user is told."
+    )
+    handoff_webhook_url: str | None = Field(
+        None, description="Where `handoff.requested` is POSTed (signed). Unset: APPROVAL_WEBHOOK_URL."
+    )
+
     # --- approvals and webhooks ----------------------------------------------------------
     approval_ttl_s: float = Field(86400.0, gt=0, description="Pending approvals expire (as reject) after this.")
     max_feedback_chars: int = Field(5000, ge=1, description="Longest reviewer feedback a decision may carry.")
@@ -314,6 +347,14 @@ class Settings(BaseSettings):
         description="How often each process re-reads the shared breaker state (Redis, else Postgres); "
         "0: on every call.",
     )
+
+    @field_validator("handoff_signals")
+    @classmethod
+    def _known_signals(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(SIGNALS))
+        if unknown:
+            raise ValueError(f"HANDOFF_SIGNALS names unknown signals {unknown}; known: {', '.join(SIGNALS)}")
+        return value
 
     def database_dsn(self) -> str | None:
         return self.database_url.get_secret_value() if self.database_url else None

@@ -186,8 +186,8 @@ async def history(
 # `pending` is the agent's record of the call under review, and approve is the node that asks about it:
 # neither may be written or impersonated from outside, or a call could look reviewed when nobody was
 # asked. (The approval gate refuses such a call anyway; refusing the write says why, up front.)
-_REVIEW_KEYS = ("pending",)
-_REVIEW_NODES = ("approve", "execute")
+_REVIEW_KEYS = ("pending", "handoff")
+_REVIEW_NODES = ("approve", "execute", "human", "handoff")
 
 
 def refuse_review_bypass(*, values: Any = None, as_node: str | None = None, goto: Any = None) -> None:
@@ -196,8 +196,14 @@ def refuse_review_bypass(*, values: Any = None, as_node: str | None = None, goto
     written = _keys_written(values)
     if touched := sorted(written & set(_REVIEW_KEYS)):
         raise Conflict(
-            f"state key {touched[0]!r} holds the call awaiting review and cannot be written; "
-            "approve, edit or reject it through POST /approvals/{approval_id} or command.resume"
+            f"state key {touched[0]!r} holds what awaits a person (a call under review, a handoff) and cannot be "
+            "written; decide approvals through POST /approvals/{approval_id} or command.resume, and answer "
+            "handoffs through POST /handoffs/{handoff_id}/reply, /resolve or /return"
+        )
+    if as_node == "human":
+        raise Conflict(
+            "updating state as node 'human' would record an answer no person gave; "
+            "answer the handoff through POST /handoffs/{handoff_id}/reply, /resolve or /return"
         )
     if as_node == "approve":
         raise Conflict(

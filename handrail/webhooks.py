@@ -24,7 +24,7 @@ from handrail.errors import Unprocessable
 
 logger = logging.getLogger("handrail.webhooks")
 
-WebhookKind = Literal["approval", "run"]
+WebhookKind = Literal["approval", "run", "handoff"]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> every address the host resolves to; injectable so tests can script DNS without a network.
 Resolver = Callable[[str, int], Awaitable[list[str]]]

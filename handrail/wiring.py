@@ -9,6 +9,7 @@ from langgraph.cache.base import BaseCache
 from langgraph.types import RetryPolicy
 
 from graph.context import AgentDeps, Guards, Models, RunContext, ToolObserver
+from guardrails.escalation import Policy as EscalationPolicy
 from handrail.errors import ConfigurationError
 from handrail.metrics import Metrics
 from handrail.settings import Settings
@@ -18,6 +19,7 @@ from llm.resilience import ChainObserver, ModelChain, ModelLink, RetrySettings
 from llm.usage import PRICES
 from tools.breaker import ToolBreakers
 from tools.gate import ApprovalGate, NoApprovalLedger
+from tools.handoff_gate import HandoffLedger, NoHandoffLedger
 from tools.registry import Registry, builtin_registry
 from tools.resources import ConnectionSource, SmtpConfig, ToolResources
 from tools.runner import ToolResilience
@@ -163,6 +165,7 @@ def build_deps(
     tool_resilience: ToolResilience | None = None,
     breakers: Breakers | None = None,
     model_observer: ChainObserver | None = None,
+    handoffs: HandoffLedger | None = None,
 ) -> AgentDeps:
     """`approvals` is the gate sensitive calls must pass; none given, they never run (fail closed).
     `breakers` are the models' circuit breakers (shared by the service; else this process's own)."""
@@ -189,4 +192,19 @@ def build_deps(
         tool_resilience=tool_resilience or tool_resilience_from_settings(settings),
         state_max_messages=settings.state_max_messages,
         context_tokenizer=settings.context_tokenizer,
+        escalation=escalation_policy(settings),
+        handoffs=handoffs or NoHandoffLedger(),
+    )
+
+
+def escalation_policy(settings: Settings) -> EscalationPolicy:
+    """When conversations go to a person (HANDOFF_*), as guardrails/escalation.py reads it."""
+    return EscalationPolicy(
+        signals=dict(settings.handoff_signals),
+        sentiment_threshold=settings.handoff_sentiment_threshold,
+        min_confidence=settings.handoff_min_confidence,
+        failure_streak=settings.handoff_failure_streak,
+        high_stakes_tools=frozenset(settings.handoff_high_stakes_tools),
+        guardrails=tuple(settings.handoff_guardrails),
+        team=settings.handoff_team,
     )

@@ -14,7 +14,7 @@ import psycopg_pool
 from langgraph.types import Command, Send
 
 from graph.context import LimitError, RunContext
-from handrail import approval_feed, approvals, notify, tracing
+from handrail import approval_feed, approvals, handoffs, notify, tracing
 from handrail.logs import run_id_var, thread_id_var, trace_id_var
 from handrail.runs import event_log, repo, summary
 from handrail.runs.event_writer import EventWriter
@@ -341,6 +341,19 @@ async def finalize(
             recorded = True
     if recorded:
         await approval_feed.announce(services)  # the reviewers' consoles (GET /approvals/stream)
+    for interrupt_id, payload in handoffs.handoff_requests([i for v in pending.values() for i in v]):
+        handed = await handoffs.record(
+            services.pool,
+            thread_id=tid,
+            run_id=str(run["run_id"]),
+            user_id=run["user_id"],
+            interrupt_id=interrupt_id,
+            payload=payload,
+            conversation=handoffs.conversation_of(state),
+        )
+        if handed is not None:  # the first pause at it; a reply's run pauses at the same handoff again
+            services.metrics.handoff_requested(handed["signal"], handed["priority"])
+            notify.handoff_requested(services, handed)
     output = dict(state) if isinstance(state, dict) else {}
     # The run's last `values` event usually is the final state already: then the output points at it.
     output_of = None

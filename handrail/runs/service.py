@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 
 from graph.context import LimitError
 from guardrails.audit_event import SPEND_REFUSED, AuditEvent
-from handrail import approval_feed, approvals, assistants, audit, prune, threads, tracing
+from handrail import approval_feed, approvals, assistants, audit, handoffs, prune, threads, tracing
 from handrail.auth import Principal
 from handrail.errors import (
     Conflict,
@@ -35,6 +35,7 @@ from handrail.state import refuse_review_bypass
 from handrail.webhooks import check_webhook_url
 from nodes.review import InvalidReview, parse_review
 
+HandoffStep = Callable[[AsyncConnection[Any], Any], Awaitable[None]]
 EXPIRY = "handrail:expiry"  # who decides an approval nobody decided in time
 
 HEARTBEAT_S = 5.0
@@ -51,6 +52,7 @@ async def create_run(
     approval_id: str | None = None,
     expiry_reason: str | None = None,
     final_only: bool = False,
+    handoff_answer: HandoffStep | None = None,
 ) -> dict[str, Any]:
     """Queue a run (200 at once); the thread is created for stateless runs or `if_not_exists=create`.
 
@@ -59,6 +61,7 @@ async def create_run(
 
     A resume decides one approval (`approval_id`, or the thread's pending one) in the same transaction
     that queues the run, so a decision and the run that carries it out exist together or not at all.
+    `handoff_answer` records a person's answer to a handoff in that transaction instead (resume_handoff).
     """
     resuming = approval_id is not None or (body.command is not None and body.command.resume is not None)
     draft = await prepare_run(services, principal, thread_id, body, resuming=resuming, final_only=final_only)
@@ -68,6 +71,8 @@ async def create_run(
     # Enqueueing on an existing thread needs nothing from the thread but its owner: that statement
     # checks it, instead of reading the thread (its whole state) first.
     queue_only = body.multitask_strategy == "enqueue" and "resume" not in command
+    if thread_id is not None and handoff_answer is None and (command.get("goto") or command.get("update") is not None):
+        await _refuse_while_with_person(services, thread_id)  # a command must not move the agent past a person
     if thread_id is None:
         if "resume" in command:
             raise InvalidRequest("a resume needs a thread: use POST /threads/{thread_id}/runs with the paused thread")
@@ -102,7 +107,9 @@ async def create_run(
         if busy:
             cancelled_running = await _apply_multitask(conn, tid, busy, body.multitask_strategy)
         approval = None
-        if "resume" in command:
+        if handoff_answer is not None:
+            await handoff_answer(conn, fields["run_id"])
+        elif "resume" in command:
             approval = await _accept_resume(
                 conn,
                 services,
@@ -365,6 +372,8 @@ async def _accept_resume(
     or the thread is still running and has no approval waiting yet (a resume queued behind a run
     would answer whatever that run asks next, which nobody has seen).
     """
+    if (with_person := await handoffs.open_for_thread(conn, thread["thread_id"])) is not None:
+        raise handoffs.with_person(with_person)  # only the person's answers, through /handoffs, resume it
     waiting = await approvals.pending_for_thread(conn, thread["thread_id"])
     target: dict[str, Any] | None = None
     if approval_id is not None:
@@ -458,6 +467,46 @@ async def resume_approval(
         expiry_reason=value.get("feedback") if expired else None,
     )
     return await approvals.get(services.pool, principal, approval_id), run
+
+
+async def _refuse_while_with_person(services: Services, thread_id: str) -> None:
+    if not _is_uuid(thread_id):
+        return
+    async with services.pool.connection() as conn:
+        if (held := await handoffs.open_for_thread(conn, uuid.UUID(thread_id))) is not None:
+            raise handoffs.with_person(held)
+
+
+async def resume_handoff(
+    services: Services, principal: Principal, handoff_id: str, action: str, message: str | None
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """POST /handoffs/{id}/reply|resolve|return: record the person's answer and resume the thread with a value
+    naming it, in one transaction; the `human` node then shows what was recorded (PostgresHandoffLedger)."""
+    row, _ = await handoffs.get(services.pool, principal, handoff_id)
+    if row["status"] != "open":
+        raise handoffs.closed_already(row)
+    reply_id = "hrp_" + uuid.uuid4().hex[:24]
+    thread = await threads.get_thread(services.pool, principal, str(row["thread_id"]))
+    body = RunCreate(
+        assistant_id=str(thread["metadata"].get("assistant_id") or "agent"),
+        command={"resume": {"action": action, "handoff_id": handoff_id, "reply_id": reply_id}},
+        multitask_strategy="enqueue",
+    )  # type: ignore[arg-type]
+    before: dict[str, Any] = {}
+
+    async def record(conn: AsyncConnection[Any], run_id: Any) -> None:
+        before.update(
+            await handoffs.answer(
+                conn, handoff_id, action, by=principal.user_id, message=message, reply_id=reply_id, run_id=run_id
+            )
+        )
+
+    run = await create_run(services, principal, str(row["thread_id"]), body, handoff_answer=record)
+    row, replies = await handoffs.get(services.pool, principal, handoff_id)
+    if before.get("first_reply") and row["first_reply_at"] is not None:
+        waited = (row["first_reply_at"] - row["created_at"]).total_seconds()
+        services.metrics.handoff_replied(row["priority"], waited)
+    return row, replies, run
 
 
 async def cancel_run(
