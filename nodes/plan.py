@@ -105,6 +105,9 @@ def make_plan(deps: AgentDeps) -> NodeFn:
         conversation = window(
             state["messages"], summary, max_turns=ctx.context_max_turns, max_tokens=ctx.context_max_tokens, count=count
         )
+        # A few of the user's long-term memories (tools.memory): the authenticated user's, never the state's.
+        # Read once per plan: a re-asked plan (refused once) reads the same user's same memories.
+        memories = await recall(runtime.store, ctx.user_id, last_user_text(state["messages"]))
         used = Usage()
         steps: list[PlanStep] = []
         error: str | None = None
@@ -113,8 +116,7 @@ def make_plan(deps: AgentDeps) -> NodeFn:
                 "tools": catalog,
                 "observations": turn["observations"],
                 "feedback": feedback,
-                # A few of the user's long-term memories (tools.memory): the authenticated user's, never the state's.
-                "memories": await recall(runtime.store, ctx.user_id, last_user_text(state["messages"])),
+                "memories": memories,
             }
             if summary:
                 data["summary_of_earlier_turns"] = summary
