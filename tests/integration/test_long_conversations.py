@@ -9,6 +9,8 @@ from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackHandler
 from langchain_core.messages import BaseMessage
+from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.types import Command
 
 from llm.tokens import estimate
 from tests.support.agents import make_deps, make_graph, user
@@ -29,16 +31,30 @@ class PromptSizes(AsyncCallbackHandler):
         self.sizes.append((node, estimate(messages[0])))
 
 
+FACT_TURN, USE_TURN = 3, TURNS - 1
+PREFERENCE = "always send summaries to finance@acme.test"
+
+
 def request(turn: int) -> str:
+    if turn == FACT_TURN:
+        return f"Please remember that {PREFERENCE}"
+    if turn == USE_TURN:
+        return "email a summary of the refund policy"
     return f"what is {turn}*7" if turn % 2 else f"how many days do I have to request a refund? (asking again, {turn})"
 
 
-async def run_turns(graph: Any, config: dict[str, Any], turns: range) -> dict[int, dict[str, int]]:
-    """Each turn's largest prompt per node."""
+async def run_turns(
+    graph: Any, config: dict[str, Any], turns: range, reviewed: list[dict[str, Any]] | None = None
+) -> dict[int, dict[str, int]]:
+    """Each turn's largest prompt per node. A turn that pauses for approval is approved (its request kept)."""
     per_turn: dict[int, dict[str, int]] = {}
     for turn in turns:
         sizes = PromptSizes()
         result = await graph.ainvoke(user(request(turn)), {**config, "callbacks": [sizes]})
+        if "__interrupt__" in result:
+            if reviewed is not None:
+                reviewed.append(result["__interrupt__"][0].value)
+            result = await graph.ainvoke(Command(resume={"decision": "approve"}), {**config, "callbacks": [sizes]})
         assert result["final_answer"], f"turn {turn} has an answer"
         per_turn[turn] = {}
         for node, size in sizes.sizes:
@@ -46,9 +62,14 @@ async def run_turns(graph: Any, config: dict[str, Any], turns: range) -> dict[in
     return per_turn
 
 
-async def test_turn_200_sends_each_model_about_what_turn_20_does(pool, thread_config):
-    graph = make_graph(pool, make_deps(pool, context_max_turns=6))
-    per_turn = await run_turns(graph, thread_config, range(1, TURNS + 1))
+async def test_turn_200_sends_each_model_about_what_turn_20_does_and_a_turn_3_fact_still_counts(pool, thread_config):
+    store = AsyncPostgresStore(pool)  # the memory the service gives the graph (migrated with the database)
+    graph = make_graph(pool, make_deps(pool, context_max_turns=6), store=store)
+    reviewed: list[dict[str, Any]] = []
+    per_turn = await run_turns(graph, thread_config, range(1, TURNS + 1), reviewed)
+
+    # Turn 3's words left the window long ago; remembered, they still set turn 199's recipient.
+    assert [r["args"]["to"] for r in reviewed] == ["finance@acme.test"]
 
     for node in ("plan", "synthesize"):
         assert per_turn[TURNS][node] <= 1.5 * per_turn[20][node], (node, per_turn[20], per_turn[TURNS])
