@@ -25,9 +25,10 @@ Category = Literal[
     "multi_turn",
     "guardrail_block",
     "guardrail_benign",
+    "handoff",
 ]
 CATEGORIES: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
-Outcome = Literal["answered", "paused", "blocked", "limit_reached", "failed"]
+Outcome = Literal["answered", "paused", "blocked", "limit_reached", "failed", "handed_off"]
 ToolsMatch = Literal["strict", "unordered", "subset"]
 
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -79,13 +80,35 @@ class Expect(_Strict):
     not_contains: list[str] = Field(default_factory=list)
     not_run: list[str] = Field(default_factory=list)
     outcome: Outcome | None = None
+    handoff: str | None = None
+    """The signal that handed the turn to a person (guardrails/escalation.py SIGNALS)."""
+    packet_contains: list[str] = Field(default_factory=list)
+    """Words the handoff's context packet (its summary) must hold: what the person taking over reads."""
+
+
+class PersonAnswer(_Strict):
+    """What the person a turn was handed to does: `POST /handoffs/{id}/{action}` with `message`."""
+
+    action: Literal["reply", "resolve", "return"]
+    message: str | None = Field(None, min_length=1)
+
+    @model_validator(mode="after")
+    def _reply_has_words(self) -> PersonAnswer:
+        if self.action == "reply" and not self.message:
+            raise ValueError("a reply needs a `message`")
+        return self
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message} if self.message else {}
 
 
 class Turn(_Strict):
-    """One user message, the reviewer's answers to what it asks, and what must hold after it."""
+    """One user message, the reviewer's answers to what it asks, the answers of a person it is handed to, and
+    what must hold after them (the answer checked is the thread's last: a person's reply, when there is one)."""
 
     user: str = Field(min_length=1)
     reviewer: list[Review] = Field(default_factory=list)
+    person: list[PersonAnswer] = Field(default_factory=list)
     expect: Expect | None = None
 
 

@@ -169,6 +169,17 @@ class CaseRunner:
                 return facts
             output = await self.client.runs.join(tid, answer.json()["run"]["run_id"])
         facts.approvals = len(asked)
+        if not facts.paused and (handoff := await self._open_handoff(tid)) is not None:
+            facts.handoff = handoff
+            for step in turn.person:  # the person the turn was handed to answers, as a help desk would
+                answer = await self.http.post(f"/handoffs/{handoff['handoff_id']}/{step.action}", json=step.body())
+                if answer.status_code != 200:
+                    facts.error = f"handoff answer refused: {answer.status_code} {answer.text[:200]}"
+                    return facts
+                output = await self.client.runs.join(tid, answer.json()["run"]["run_id"])
+        elif turn.person:
+            facts.error = "the case answers a handoff, but the turn was not handed to a person"
+            return facts
         if isinstance(output, dict):
             facts.observations = list(output.get("observations") or [])
             facts.answer = str(output.get("final_answer") or "") if not facts.paused else ""
@@ -183,6 +194,14 @@ class CaseRunner:
         if thread["status"] != "interrupted":
             return None
         found = (await self.http.get("/approvals", params={"status": "pending", "thread_id": tid})).json()
+        return found[0] if found else None
+
+    async def _open_handoff(self, tid: str) -> dict[str, Any] | None:
+        """The handoff the thread waits in, when it was handed to a person."""
+        thread = await self.client.threads.get(tid)
+        if thread["status"] != "interrupted":
+            return None
+        found = (await self.http.get("/handoffs", params={"status": "open", "thread_id": tid})).json()
         return found[0] if found else None
 
     async def _add_usage(self, tid: str, result: CaseResult) -> None:

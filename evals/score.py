@@ -37,6 +37,8 @@ class TurnFacts:
     approvals: int = 0
     error: str | None = None
     """The API answered something the runner did not expect (a 5xx, a 4xx that is no guardrail)."""
+    handoff: dict[str, Any] | None = None
+    """The handoff the turn ended in (GET /handoffs/{id}), when it was handed to a person."""
 
     @property
     def called(self) -> list[str]:
@@ -49,6 +51,8 @@ class TurnFacts:
             return "error"
         if self.door_blocked or (self.blocked and not self.stop_reason):
             return "blocked"
+        if self.handoff is not None:
+            return "handed_off"
         if self.paused:
             return "paused"
         if self.stop_reason:
@@ -113,6 +117,13 @@ def score_turn(expect: Expect | None, facts: TurnFacts) -> list[str]:
     ran = sorted({o["tool"] for o in facts.observations if o["tool"] in expect.not_run and o.get("ok")})
     if ran:
         reasons.append(f"ran {json.dumps(ran)} which must not run")
+    signal = (facts.handoff or {}).get("signal")
+    if expect.handoff is not None and signal != expect.handoff:
+        reasons.append(f"handoff: expected {expect.handoff}, got {signal or 'none'}")
+    summary = str(((facts.handoff or {}).get("packet") or {}).get("summary") or "").lower()
+    unsaid = [s for s in expect.packet_contains if s.lower() not in summary]
+    if unsaid:
+        reasons.append(f"handoff packet lacks {json.dumps(unsaid)}")
     if expect.outcome is not None and not outcome_holds(expect.outcome, facts):
         detail = f" ({facts.guardrail or facts.stop_reason})" if facts.guardrail or facts.stop_reason else ""
         reasons.append(f"outcome: expected {expect.outcome}, got {facts.outcome}{detail}")
