@@ -68,6 +68,8 @@ class Handoff(TypedDict):
     priority: str
     status: Literal["requested", "open", "resolved", "returned"]
     handoff_id: NotRequired[str]
+    thread_id: NotRequired[str]
+    """The thread it was opened in: a copy of the thread waits in a handoff of its own."""
     packet: NotRequired[dict[str, Any]]
     """What the person taking over is told: what the user wants, what was tried, what is open, what next."""
 

@@ -71,6 +71,7 @@ def make_handoff(deps: AgentDeps) -> NodeFn:
             priority=asked["priority"],
             status="open",
             handoff_id=handoff_id(thread, turn_id(state["messages"]), asked["signal"]),
+            thread_id=thread,
             packet=context_packet(state, asked["signal"], asked["reason"]),
         )
         told = user_message(opened, deps.escalation.team)

@@ -17,6 +17,7 @@ from langgraph.types import interrupt
 
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState
+from nodes.handoff import handoff_id
 from tools.handoff_gate import HandoffAnswer
 
 HUMAN_NAME = "human_agent"  # the `name` of a person's messages (providers accept [A-Za-z0-9_-] only)
@@ -41,20 +42,26 @@ def make_human(deps: AgentDeps) -> NodeFn:
         handoff = state.get("handoff")
         assert handoff is not None and handoff.get("handoff_id"), "routing only sends open handoffs here"
         info = runtime.execution_info if runtime is not None else None
-        request = handoff_request(dict(handoff))
+        here = info.thread_id if info is not None else None
+        current: dict[str, Any] = dict(handoff)
+        if here and handoff.get("thread_id") not in (None, here):  # a copy of the thread: a handoff of its own
+            current["handoff_id"] = handoff_id(here, handoff["handoff_id"], handoff["signal"])
+        request = handoff_request(current)
         payload = request
         while True:
             value = interrupt(payload)
-            answer = await deps.handoffs.confirm(info.thread_id if info else None, handoff["handoff_id"], value)
+            answer = await deps.handoffs.confirm(here, current["handoff_id"], value)
             if isinstance(answer, HandoffAnswer):
-                return _applied(dict(handoff), answer)
+                return _applied(current, answer, here)
             payload = {**request, "error": f"previous answer refused: {answer}"}
 
     return human
 
 
-def _applied(handoff: dict[str, Any], answer: HandoffAnswer) -> dict[str, Any]:
+def _applied(handoff: dict[str, Any], answer: HandoffAnswer, thread_id: str | None) -> dict[str, Any]:
     update: dict[str, Any] = {}
+    if thread_id and handoff.get("thread_id") not in (None, thread_id):
+        update["handoff"] = {**handoff, "thread_id": thread_id}  # the copy's own, from now on
     if answer.message:
         said = AIMessage(
             content=answer.message,
@@ -64,8 +71,8 @@ def _applied(handoff: dict[str, Any], answer: HandoffAnswer) -> dict[str, Any]:
         )
         update |= {"messages": [said], "final_answer": answer.message}
     if answer.action == "resolve":
-        update["handoff"] = {**handoff, "status": "resolved"}
+        update["handoff"] = {**handoff, "status": "resolved", "thread_id": thread_id or handoff.get("thread_id")}
     elif answer.action == "return":
-        update["handoff"] = {**handoff, "status": "returned"}
+        update["handoff"] = {**handoff, "status": "returned", "thread_id": thread_id or handoff.get("thread_id")}
         update["stop_reason"] = None
     return update

@@ -216,6 +216,20 @@ async def test_no_client_can_answer_for_the_person(alice, bob, admin, base_url):
     assert (await alice.threads.get_state(tid))["values"]["messages"][-1]["content"] == "Admin here."
 
 
+async def test_a_copy_of_a_handed_off_thread_waits_in_a_handoff_of_its_own(alice, base_url):
+    tid, _ = await handed_off(alice, ASK_FOR_PERSON)
+    original = await handoff_of(base_url, KEYS["alice"], tid)
+    copy = (await alice.threads.copy(tid))["thread_id"]
+
+    await alice.runs.wait(copy, "agent", input=user("are you there?"))
+    mine = await handoff_of(base_url, KEYS["alice"], copy)
+    assert mine["handoff_id"] != original["handoff_id"] and mine["status"] == "open"
+    replied = await answer(base_url, KEYS["alice"], mine["handoff_id"], "reply", "Yes, Sam here.")
+    await alice.runs.join(copy, replied.json()["run"]["run_id"])
+    assert (await alice.threads.get_state(copy))["values"]["messages"][-1]["content"] == "Yes, Sam here."
+    assert (await handoff_of(base_url, KEYS["alice"], tid))["replies"] == [], "the original's person saw nothing"
+
+
 async def test_handoffs_are_counted_by_reason_and_priority_with_the_time_to_a_first_reply(alice, base_url):
     tid, _ = await handed_off(alice, ASK_FOR_PERSON)
     handoff = await handoff_of(base_url, KEYS["alice"], tid)
