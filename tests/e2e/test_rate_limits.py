@@ -26,15 +26,15 @@ from server import create_app
 from tests.e2e.conftest import KEYS, e2e_settings
 from tests.e2e.helpers import user
 from tests.support.http import free_port, serving
+from tests.support.servers import redis_url
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 T = TypeVar("T")
 
 
 @asynccontextmanager
 async def limited_server(database_url: str, backend: str, **overrides: Any) -> AsyncIterator[tuple[str, FastAPI]]:
     """A server of its own, on Redis (a fresh key prefix: what it counts expires within 60 s) or without."""
-    redis = {"redis_url": REDIS_URL, "redis_prefix": f"handrail-test-{uuid.uuid4().hex[:8]}:"}
+    redis = {"redis_url": redis_url(), "redis_prefix": f"handrail-test-{uuid.uuid4().hex[:8]}:"}
     settings = e2e_settings(database_url, workers=1, **(redis if backend == "redis" else {}), **overrides)
     app = create_app(settings)
     async with serving(app, port=settings.port) as url:
@@ -159,7 +159,7 @@ async def test_a_user_over_the_daily_budget_is_refused_before_a_run_exists(datab
     keys, api_keys = users()
     async with limited_server(database_url, "redis", api_keys=api_keys, user_daily_budget_usd=1.0) as (url, app):
         settings = app.state.services.settings
-        redis = aioredis.from_url(REDIS_URL)
+        redis = aioredis.from_url(redis_url())
         # Spend recorded by another replica (the offline model costs nothing): same database, same Redis.
         await SpendLedger(pool, redis, settings.redis_prefix).add(f"{keys['carol']}-id", 1.0)
         carol, dave = get_client(url=url, api_key=keys["carol"]), get_client(url=url, api_key=keys["dave"])
@@ -194,7 +194,7 @@ async def test_the_hourly_breaker_refuses_everyone_until_an_admin_resets_it(data
     keys, api_keys = users()
     async with limited_server(database_url, "redis", api_keys=api_keys, global_hourly_budget_usd=1.0) as (url, app):
         settings = app.state.services.settings
-        redis = aioredis.from_url(REDIS_URL)
+        redis = aioredis.from_url(redis_url())
         await SpendLedger(pool, redis, settings.redis_prefix).add(f"{keys['dave']}-id", 1.0)
         await redis.aclose()
         carol = get_client(url=url, api_key=keys["carol"])

@@ -20,17 +20,16 @@ from tests.e2e.conftest import KEYS, WEBHOOK_SECRET, e2e_settings
 from tests.e2e.helpers import EMAIL_REQUEST, outbox_count, user
 from tests.support.db import fresh_database
 from tests.support.http import serving
+from tests.support.servers import redis_url
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import running_receiver
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module", params=["redis", "postgres"])
 async def replicas(request: Any) -> AsyncIterator[tuple[str, str, str, str]]:
     """(executing replica, API-only replica, bus kind, database DSN) sharing a fresh database."""
     bus = (
-        {"redis_url": REDIS_URL, "redis_prefix": f"handrail-test-{uuid.uuid4().hex[:8]}:"}
+        {"redis_url": redis_url(), "redis_prefix": f"handrail-test-{uuid.uuid4().hex[:8]}:"}
         if request.param == "redis"
         else {}
     )

@@ -1,5 +1,6 @@
-"""Fixtures for the tests that need the real Redis: a client, and a key prefix of their own that is
-cleaned up afterwards, so concurrent runs and earlier runs never see each other's keys."""
+"""Fixtures for the tests that need a real Redis (the one tests/support/servers.py chose): a client, and a
+key prefix of their own that is cleaned up afterwards, so concurrent runs and earlier runs never see each
+other's keys."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.support.servers import redis_url
 
 
 @pytest.fixture
 async def redis_client() -> AsyncIterator[Any]:
-    client = aioredis.from_url(REDIS_URL)
+    client = aioredis.from_url(redis_url())
     yield client
     await client.aclose()
 

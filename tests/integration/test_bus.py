@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 
 from handrail.bus import Bus, PostgresBus, RedisBus, Subscription
 from tests.support.http import free_port
+from tests.support.servers import redis_url
 
 
 async def nudge_until_heard(sender: Bus, sub: Subscription, topic: str) -> None:
@@ -52,7 +53,7 @@ async def test_postgres_bus_carries_a_nudge_between_two_listeners(database_url, 
 
 
 async def test_redis_bus_carries_a_nudge_between_two_listeners(database_url, pool):
-    client = aioredis.from_url("redis://127.0.0.1:6379/0")
+    client = aioredis.from_url(redis_url())
     prefix = f"handrail-test-{uuid.uuid4().hex[:8]}:"
     sender, receiver = RedisBus(client, prefix, database_url, pool), RedisBus(client, prefix, database_url, pool)
     await receiver.start()

@@ -1,8 +1,7 @@
-"""A fresh Postgres database per test session on the machine's real server, dropped at the end."""
+"""A fresh Postgres database per test session, dropped at the end, on the server tests/support/servers.py chose."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,19 +9,20 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-ADMIN_DSN = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.support.servers import postgres_admin_url
 
 
 @contextmanager
 def fresh_database(prefix: str = "handrail_test") -> Iterator[str]:
     """Create an empty database, yield its DSN, drop it (even if connections linger)."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+    admin_dsn = postgres_admin_url()
+    with psycopg.connect(admin_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield make_conninfo(ADMIN_DSN, dbname=name)
+        yield make_conninfo(admin_dsn, dbname=name)
     finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+        with psycopg.connect(admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
