@@ -20,6 +20,7 @@ from tests.e2e.conftest import KEYS, e2e_settings
 from tests.e2e.helpers import EMAIL_REQUEST, user
 from tests.support.db import fresh_database
 from tests.support.http import serving
+from tests.support.servers import redis_url
 from tests.support.waiting import eventually
 
 
@@ -150,7 +151,7 @@ async def test_a_new_thread_has_an_empty_timeline(alice, base_url):
 async def replicas(request: Any) -> AsyncIterator[tuple[str, str]]:
     """(a replica that executes runs, one that only answers the API) on one fresh database and one bus; approvals
     expire after 1.5 s."""
-    bus = {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": f"handrail-feed-{uuid.uuid4().hex[:8]}:"}
+    bus = {"redis_url": redis_url(), "redis_prefix": f"handrail-feed-{uuid.uuid4().hex[:8]}:"}
     with fresh_database("handrail_feed") as dsn:
         async with AsyncExitStack() as stack:
             for_bus = bus if request.param == "redis" else {}
