@@ -133,6 +133,8 @@ class Models:
     planner: ModelChain
     executor: ModelChain
     synthesizer: ModelChain
+    sentiment: ModelChain | None = None
+    """Scores a user's message for handoff's negative_sentiment (HANDOFF_SENTIMENT_MODEL); None: VADER, offline."""
 
     def __post_init__(self) -> None:
         for role in ("planner", "executor", "synthesizer"):

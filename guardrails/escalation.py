@@ -137,17 +137,18 @@ _GERMAN = frozenset({"der", "das", "und", "ist", "nicht", "ich", "habe", "mit", 
 
 
 # --- deciding -------------------------------------------------------------------------------------------------
-def at_turn_start(text: str, policy: Policy) -> Escalation | None:
-    """Signals in the user's message itself, read before anything is planned."""
+def at_turn_start(text: str, policy: Policy, *, score: float | None = None) -> Escalation | None:
+    """Signals in the user's message itself, read before anything is planned. `score`: the sentiment a
+    provider model gave the message (HANDOFF_SENTIMENT_MODEL); None: VADER scores it."""
     fired: list[Escalation] = []
     if "asked_for_human" in policy.signals and (said := asks_for_human(text)):
         fired.append(_made("asked_for_human", f'the user asked to speak with a person ("{said}")', policy))
     if "negative_sentiment" in policy.signals and text.strip():
-        score = sentiment(text)
+        by = "" if score is None else ", by the model"
+        score = sentiment(text) if score is None else score
         if score <= policy.sentiment_threshold:
-            fired.append(
-                _made("negative_sentiment", f"the user's message reads as very upset (sentiment {score:.2f})", policy)
-            )
+            why = f"the user's message reads as very upset (sentiment {score:.2f}{by})"
+            fired.append(_made("negative_sentiment", why, policy))
     return most_urgent(fired)
 
 

@@ -200,6 +200,11 @@ class Settings(BaseSettings):
     handoff_sentiment_threshold: float = Field(
         -0.65, ge=-1, le=1, description="negative_sentiment fires at or under this VADER compound score (-1 to 1)."
     )
+    handoff_sentiment_model: str | None = Field(
+        None,
+        description="Model that scores a user's message for negative_sentiment (`provider:model`). Unset: VADER, "
+        "offline; also used whenever the model fails or the budget is spent.",
+    )
     handoff_min_confidence: float = Field(
         0.5, ge=0, le=1, description="low_confidence fires when the planner reports a confidence under this."
     )

@@ -63,6 +63,11 @@ def models_from_settings(
         planner=chain("planner", "PLANNER", settings.planner_model, settings.planner_fallback_models),
         executor=chain("executor", "EXECUTOR", settings.executor_model, settings.executor_fallback_models),
         synthesizer=chain("synthesizer", "SYNTH", settings.synth_model, settings.synth_fallback_models),
+        sentiment=(
+            chain("sentiment", "HANDOFF_SENTIMENT", settings.handoff_sentiment_model, [])
+            if settings.handoff_sentiment_model
+            else None
+        ),
     )
 
 
@@ -75,6 +80,7 @@ def model_specs(settings: Settings) -> list[str]:
         *settings.planner_fallback_models,
         *settings.executor_fallback_models,
         *settings.synth_fallback_models,
+        *([settings.handoff_sentiment_model] if settings.handoff_sentiment_model else []),
     ]
     return sorted({s.strip() for s in specs if s.strip().lower() != "offline"})
 

@@ -19,7 +19,7 @@ from llm.tokens import counter_for
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
 from nodes.guards import admit_model_call, note, stop
-from nodes.handoff import escalation_after_step
+from nodes.handoff import escalation_after_step, escalation_at_turn_start
 from nodes.window import window
 from tools.memory import recall
 from tools.registry import Registry
@@ -97,8 +97,11 @@ def make_plan(deps: AgentDeps) -> NodeFn:
         if screened.blocked:
             await note(deps, runtime, screened)
             return {**turn, **_no_plan(), **stop(turn, screened)}  # type: ignore[arg-type]
-        if not replanning and (asked := escalation.at_turn_start(said or "", deps.escalation)):
-            return {**turn, **_no_plan(), "handoff": asked.as_state()}  # a person, before any planning
+        if not replanning:
+            asked, rated = await escalation_at_turn_start(deps, {**state, **turn}, ctx, said or "")
+            turn |= add_usage(turn, rated)
+            if asked is not None:
+                return {**turn, **_no_plan(), "handoff": asked.as_state()}  # a person, before any planning
         catalog = _allowed(deps.registry.catalog(), ctx)
         # A long thread costs what a short one does: the planner sees the latest turns and a summary.
         summary = state.get("summary")
