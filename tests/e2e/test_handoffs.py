@@ -86,6 +86,38 @@ async def test_asking_for_a_person_hands_off_with_a_packet_and_a_signed_webhook(
     assert body["type"] == "handoff.requested" and body["handoff"]["packet"]["wants"] == ASK_FOR_PERSON
 
 
+async def test_a_handoff_notification_lost_mid_flight_is_sent_again(alice, base_url, approval_receiver, pool):
+    tid, _ = await handed_off(alice, ASK_FOR_PERSON)
+    handoff = await handoff_of(base_url, KEYS["alice"], tid)
+
+    def deliveries() -> list[Any]:
+        return [
+            r
+            for r in approval_receiver.requests
+            if r.headers.get("x-handrail-event") == "handoff"
+            and json.loads(r.body)["handoff"]["handoff_id"] == handoff["handoff_id"]
+        ]
+
+    async def notified() -> bool:
+        return (await handoff_of(base_url, KEYS["alice"], tid))["notified_at"] is not None
+
+    await eventually(notified, within_s=10)
+    # As if the process had stopped mid-delivery an hour ago: attempted, never confirmed.
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE handoffs SET notified_at = NULL, notify_attempted_at = now() - interval '1 hour' "
+            "WHERE handoff_id = %s",
+            (handoff["handoff_id"],),
+        )
+
+    async def resent() -> bool:
+        return len(deliveries()) >= 2
+
+    await eventually(resent, within_s=20)
+    await eventually(notified, within_s=10)
+    assert all(d.verified for d in deliveries())
+
+
 @pytest.mark.parametrize(
     "text",
     [
