@@ -33,15 +33,15 @@ DEFAULT_SIGNALS: dict[str, Priority] = {
     "consecutive_failures": "high",
     "guardrail": "urgent",
 }
-# Guardrails that mean someone may be misusing the agent, or being misled by what it read. Not signals: those
-# that fire when nothing is wrong (a redacted address, a long result cut), and the operator's own choices (a tool
-# switched off or not enabled), which a person could not undo for the user either.
+# Guardrails that mean the agent is being misled by what it read (instructions planted in a tool output, and
+# the actions and recipients they push). Not signals: those that fire when nothing is wrong (a redacted address,
+# a long result cut), a user's own slip the answer explains (a card number to remember), and the operator's own
+# choices (a tool switched off or not enabled), which a person could not undo for the user either.
 DEFAULT_GUARDRAILS = (
+    "tool_output.injection",
     "tool_policy.unrequested_action",
     "tool_policy.unrequested_recipient",
-    "tool_policy.sensitive_memory",
     "tool_policy.tainted_memory",
-    "tool_output.injection",
 )
 
 

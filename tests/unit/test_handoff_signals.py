@@ -101,10 +101,11 @@ def test_three_failures_in_a_row_fire_but_not_when_a_success_breaks_the_streak()
 
 
 def test_guardrails_that_mean_misuse_fire_and_benign_or_operator_ones_do_not():
-    for name in ("tool_policy.sensitive_memory", "tool_output.injection", "tool_policy.unrequested_recipient"):
+    for name in ("tool_output.injection", "tool_policy.unrequested_recipient", "tool_policy.tainted_memory"):
         found = after_step([], guardrail_events=[name], blocked=False, guardrail=None, policy=POLICY)
         assert found is not None and found.signal == "guardrail" and found.priority == "urgent" and name in found.reason
-    for name in ("output.pii", "tool_output.truncated", "tool_policy.kill_switch", "budget.run_tokens"):
+    benign = ("output.pii", "tool_output.truncated", "tool_policy.kill_switch", "tool_policy.sensitive_memory")
+    for name in (*benign, "budget.run_tokens"):
         assert after_step([], guardrail_events=[name], blocked=True, guardrail=name, policy=POLICY) is None
 
 
