@@ -7,6 +7,7 @@ records the handoff and notifies people when the run pauses.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ class Sentiment(BaseModel):
     score: float = Field(ge=-1, le=1, description="-1: very negative (angry, upset); 0: neutral; 1: very positive.")
 
 
+INLINE_CHARS = 300  # a message this short is read on the event loop (well under a millisecond)
 SENTIMENT_PROMPT = (
     "Rate the sentiment of the user's message: how upset or pleased they are, not what they ask for. "
     "Call the Sentiment tool once."
@@ -61,7 +63,10 @@ async def escalation_at_turn_start(
                 score = Sentiment.model_validate(reply.tool_calls[0]["args"]).score
             except Exception as exc:  # a signal, not the turn: VADER scores it instead
                 logger.warning("handoff.sentiment_model_failed", extra={"reason": str(exc)[:200]})
-    return escalation.at_turn_start(text, deps.escalation, score=score), used
+    if len(text) <= INLINE_CHARS:
+        return escalation.at_turn_start(text, deps.escalation, score=score), used
+    # Pattern and lexicon work on a long message runs off the event loop, as the offline model's does.
+    return await asyncio.to_thread(escalation.at_turn_start, text, deps.escalation, score=score), used
 
 
 def _no_score(reply: AIMessage) -> str | None:
