@@ -328,12 +328,14 @@ async def reap_expired(
 
 async def finished_temporary_threads(pool: Pool, older_than_s: float) -> list[str]:
     """Threads of stateless runs that ended a while ago. Not deleted at once: the delete cascades to
-    the run's event log, which a late `wait` or stream reader may still be reading."""
+    the run's event log, which a late `wait` or stream reader may still be reading. Nor while a person
+    has the thread (an open handoff): the delete would take the handoff and the conversation with it."""
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
                 "SELECT DISTINCT thread_id FROM runs WHERE temporary AND status IN ('success', 'error', 'timeout', "
-                "'interrupted') AND ended_at < now() - make_interval(secs => %s) LIMIT 100",
+                "'interrupted') AND ended_at < now() - make_interval(secs => %s) AND NOT EXISTS (SELECT 1 FROM "
+                "handoffs h WHERE h.thread_id = runs.thread_id AND h.status = 'open') LIMIT 100",
                 (older_than_s,),
             )
         ).fetchall()

@@ -291,6 +291,7 @@ async def planner_url(fake: FakeOpenAI) -> AsyncIterator[str]:
             model_api_key="sk-test",
             model_max_retries=0,
             handoff_high_stakes_tools=["create_ticket"],
+            stateless_thread_ttl_s=0.2,
         )
         async with serving(create_app(settings), port=settings.port) as url:
             yield url
@@ -335,3 +336,21 @@ async def test_a_plan_naming_a_high_stakes_tool_is_handed_over_not_executed(fake
     handoff = await handoff_of(planner_url, KEYS["alice"], tid)
     assert (handoff["signal"], handoff["priority"]) == ("high_stakes", "high")
     assert "create_ticket" in handoff["reason"] and "step 1: create_ticket (refund)" in handoff["packet"]["open"][1]
+
+
+async def test_a_stateless_run_handed_to_a_person_keeps_its_thread_until_the_person_is_done(fake, planner_url):
+    async with httpx.AsyncClient(base_url=planner_url, headers={"x-api-key": KEYS["alice"]}, timeout=30) as http:
+        handed = await http.post("/runs/wait", json={"assistant_id": "agent", "input": user(ASK_FOR_PERSON)})
+        fake.enqueue_tool_call("Plan", {"steps": [{"tool": "calculator", "args": {"expression": "1+1"}}]})
+        plain = await http.post("/runs/wait", json={"assistant_id": "agent", "input": user("what is 1+1?")})
+        assert TOLD in handed.json()["final_answer"] and "1+1 = 2" in plain.json()["final_answer"]
+        handed_thread = handed.headers["location"].split("/")[2]
+        plain_thread = plain.headers["location"].split("/")[2]
+
+        async def swept() -> bool:  # the plain run's thread goes after STATELESS_THREAD_TTL_S
+            return (await http.get(f"/threads/{plain_thread}")).status_code == 404
+
+        await eventually(swept, within_s=20)
+        assert (await http.get(f"/threads/{handed_thread}")).status_code == 200
+        (handoff,) = (await http.get("/handoffs", params={"thread_id": handed_thread})).json()
+        assert handoff["status"] == "open"
