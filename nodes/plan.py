@@ -18,8 +18,8 @@ from llm.resilience import ModelsUnavailable
 from llm.tokens import counter_for
 from llm.usage import Usage, usage_of
 from nodes.common import add_usage
+from nodes.escalate import escalation_after_step, escalation_at_turn_start
 from nodes.guards import admit_model_call, note, stop
-from nodes.handoff import escalation_after_step, escalation_at_turn_start
 from nodes.window import window
 from tools.memory import recall
 from tools.registry import Registry

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState, Decision, Observation
-from nodes.handoff import escalation_after_step
+from nodes.escalate import escalation_after_step
 
 # This many failed, rejected or skipped steps in a row, with nothing achieved between, is no progress.
 NO_PROGRESS_STREAK = 3
