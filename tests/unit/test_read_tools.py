@@ -63,7 +63,7 @@ async def test_unmatched_query_is_ok_with_no_passages_and_a_note():
 
 def test_more_query_term_hits_rank_higher(tmp_path: Path):
     (tmp_path / "a.md").write_text("# Gear\n\n## Poles\n\nTent poles bend. A tent pole can snap.\n")
-    (tmp_path / "b.md").write_text("# Camp\n\n## Sites\n\nPitch the tent on flat ground away from water.\n")
+    (tmp_path / "b.md").write_text("# Camp\n\n## Sites\n\nPitch the tent on flat ground and keep each pole dry.\n")
     (tmp_path / "c.md").write_text("# Food\n\n## Stoves\n\nCook on a stove, never inside.\n")
     kb = KnowledgeBase.from_folder(tmp_path)
 
