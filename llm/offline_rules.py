@@ -57,6 +57,38 @@ QUESTION = re.compile(r"\?|^\s*+(what|how|why|when|where|can|do|does|is|are|whic
 TICKET = re.compile(r"\b(ticket|escalate|open a case|report (?:a|an|the) (?:problem|issue|bug))\b", re.IGNORECASE)
 EMAIL_VERB = re.compile(r"\b(e-?mail|mail|send|notify|write to|tell)\b", re.IGNORECASE)
 TIME = re.compile(r"\b(time|date|what day)\b", re.IGNORECASE)
+# A request for the clock ("what time is it", "what is the date in Sydney"), not a question that names a time
+# ("what is the response time for an urgent ticket").
+CLOCK = re.compile(
+    r"\bwhat\s++time\b|\b(?:what(?:'s|\s++is)\s++the|today's|current|local)\s++(?:date|time|day)\b|\bwhat\s++day\b"
+    r"|\btime\s++(?:is\s++it|now)\b",
+    re.IGNORECASE,
+)
+# Asking for a ticket, as opposed to asking about one ("what is the response time for an urgent ticket?").
+OPEN_TICKET = re.compile(
+    r"\b(?:open|create|file|raise|log|submit|start)\s++(?:[\w-]++\s++){0,3}?(?:ticket|case)\b|\bescalate\b"
+    r"|\breport (?:a|an|the) (?:problem|issue|bug)\b",
+    re.IGNORECASE,
+)
+QUESTION_START = re.compile(
+    r"^\s*+(?:what|how|why|when|where|which|who|can|could|do|does|did|is|are|was|will|should)\b", re.IGNORECASE
+)
+# Where a request's parts meet: "What is 2+2, and how long is the refund window?" is two requests. Each starts
+# only after a non-space, and its spaces are taken possessively, so no position of a run of spaces is rescanned.
+PART_BREAK = re.compile(
+    r"[?;]|(?<=\S)(?:\s*+,)?\s++and\s++(?=(?:what|how|when|where|which|who|why|can|could|do|does|is|are|will)\b)"
+    r"|(?<=\S),\s*+(?=(?:what|how|when|where|which|who|why)\b)",
+    re.IGNORECASE,
+)
+# Where a topic ends and the next part of the request starts ("the warranty policy and open a ticket: ...").
+TOPIC_END = re.compile(
+    r"(?<=\S)(?:\s*+,)?\s++and\s++(?:open|create|file|raise|email|send|tell|notify|what|how|when|where|which|who)\b",
+    re.IGNORECASE,
+)
+REASON = re.compile(r":|\bbecause\b", re.IGNORECASE)
+QUESTION_WORDS = re.compile(
+    r"\b(?:what|how|why|when|where|which|who|is|are|was|do|does|did|can|could|will|it|long|much|many)\b", re.IGNORECASE
+)
 FILLER = re.compile(r"\b(please|email|e-mail|send|a|an|the|to|me|us)\b", re.IGNORECASE)
 MESSAGE_BODY = re.compile(r"(?:saying|that says|with the message|:)\s*(.+)", re.IGNORECASE | re.DOTALL)
 # "remember that ...", "remember: ...", "please remember ...": the rest is the fact. Only at the start of the request,
@@ -181,9 +213,9 @@ def _intent_steps(request: str, tools: set[str], memories: Sequence[str] = ()) -
                 "purpose": "compute the arithmetic in the request",
             }
         )
-    if "get_time" in tools and TIME.search(request):
+    if "get_time" in tools and CLOCK.search(request):
         steps.append({"tool": "get_time", "args": {"timezone": _zone(request)}, "purpose": "tell the current time"})
-    if "create_ticket" in tools and TICKET.search(request):
+    if "create_ticket" in tools and _asks_for_ticket(request):
         steps.append(
             {
                 "tool": "create_ticket",
@@ -206,6 +238,13 @@ def _intent_steps(request: str, tools: set[str], memories: Sequence[str] = ()) -
                 "args": {"to": address, "subject": subject[:200], "body": body},
             }
         )
+    if steps and "search_docs" in tools and not any(s["tool"] == "search_docs" for s in steps):
+        # Every part is answered: the parts of the request no other step covers ("and how long is the refund
+        # window?") are looked up in the documents.
+        if rest := _uncovered_parts(request):
+            steps.append(
+                {"tool": "search_docs", "args": {"query": rest}, "purpose": f"find what our documents say about {rest}"}
+            )
     if not steps and "search_docs" in tools and (QUESTION.search(request) or not TICKET.search(request)):
         steps.append(
             {
@@ -215,6 +254,28 @@ def _intent_steps(request: str, tools: set[str], memories: Sequence[str] = ()) -
             }
         )
     return steps
+
+
+def _asks_for_ticket(request: str) -> bool:
+    """A ticket is asked for ("open a ticket", "my order is lost, open a case"), not asked about ("what priority did
+    that ticket get?")."""
+    if not TICKET.search(request):
+        return False
+    return bool(OPEN_TICKET.search(request)) or not QUESTION_START.match(request)
+
+
+def _uncovered_parts(request: str) -> str:
+    """The parts of `request` that no arithmetic, clock, ticket or email step covers, as one search query (empty when
+    none asks anything)."""
+    parts = []
+    for part in PART_BREAK.split(request):
+        if not part.strip() or find_arithmetic(part) or CLOCK.search(part) or TICKET.search(part) or EMAIL.search(part):
+            continue
+        # A part asks something when it is a question or says at least two things ("Thanks!" asks nothing).
+        content = QUESTION_WORDS.sub(" ", _clean(part)).split()
+        if content and (QUESTION_START.match(part) or len(content) >= 2):
+            parts.append(_clean(part))
+    return " ".join(parts)
 
 
 def find_address(text: str) -> str | None:
@@ -260,10 +321,16 @@ def _cut_topic(topic: str) -> str:
     end = len(topic)
     if sentence_end := re.search(r"[.?!]", topic):
         end = sentence_end.start()
+    reason = ""
+    if next_part := TOPIC_END.search(topic, 0, end):
+        # "... and open a ticket: my backpack zipper broke" — what went wrong belongs to the question too.
+        if because := REASON.search(topic, next_part.end(), end):
+            reason = " " + topic[because.end() : end].strip()
+        end = next_part.start()
     for word in TRAILING_LINKS:
         if topic.endswith(word) and topic[: -len(word)][-1:].isspace():
             end = min(end, len(topic[: -len(word)].rstrip()))
-    return topic[:end]
+    return topic[:end] + reason
 
 
 def _clean(text: str) -> str:
@@ -311,10 +378,7 @@ def render_result(obs: dict[str, Any]) -> str:
     data = obs.get("data") or {}
     tool = obs["tool"]
     if tool == "search_docs":
-        passages = data.get("passages", [])[:2]
-        if not passages:
-            return "Our documents had nothing on that."
-        return "\n\n".join(f"{p['title']} — {p['section']} ({p['source']}): {p['text']}" for p in passages)
+        return _render_search(obs, data)
     if tool == "calculator":
         return f"{data.get('expression')} = {data.get('result')}"
     if tool == "get_time":
@@ -331,6 +395,26 @@ def render_result(obs: dict[str, Any]) -> str:
             return f"I had nothing remembered about {data.get('about')!r}."
         return "I forgot: " + "; ".join(gone) + "."
     return json.dumps(data, default=str)[:1000]
+
+
+def _render_search(obs: dict[str, Any], data: dict[str, Any]) -> str:
+    """The sentences that answer the query, each group with its source (`refunds.md › Refund window`); or, when no
+    passage is about the query, that our documents don't cover it, naming what was asked."""
+    extracts = data.get("answer")
+    passages = data.get("passages", [])
+    if extracts is None:  # a result without extracts (a custom knowledge tool): its best passages whole
+        extracts = [{**p, "text": " ".join(str(p["text"]).split())} for p in passages[:2]]
+    if not extracts:
+        query = " ".join(str((obs.get("args") or {}).get("query", "")).split())[:200]
+        return f"Our documents don't cover that{f' (“{query}”)' if query else ''}."
+    groups: list[tuple[str, list[str]]] = []
+    for e in extracts:
+        where = f"{e['source']} › {e['section']}"
+        if groups and groups[-1][0] == where:
+            groups[-1][1].append(e["text"])
+        else:
+            groups.append((where, [e["text"]]))
+    return "\n".join(f"{' '.join(texts)} ({where})" for where, texts in groups)
 
 
 def write_answer(data: dict[str, Any]) -> str:
