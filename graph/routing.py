@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage
-from langgraph.runtime import Runtime
+from langgraph.runtime import Runtime, get_runtime
 from langgraph.types import Send
 
 from graph.context import AgentDeps, RunContext
@@ -59,16 +59,24 @@ def independent_steps(deps: AgentDeps, state: AgentState, ctx: RunContext) -> li
     return batch if len(batch) > 1 else []
 
 
-Route = Callable[[AgentState, Runtime[RunContext]], str | list[Send]]
+Route = Callable[[AgentState], str | list[Send]]
 
 
 def fanning_out(deps: AgentDeps, route: Callable[[AgentState], str]) -> Route:
     """`route`, except that where it would execute the next step, independent steps run at once: one
     `run_step` task each (its input this state at that step, with only the current turn's messages)."""
 
-    def route_with_fan_out(state: AgentState, runtime: Runtime[RunContext]) -> str | list[Send]:
+    def route_with_fan_out(state: AgentState) -> str | list[Send]:
         target = route(state)
         if target != "execute" or state.get("pending") is not None:
+            return target
+        # Read, not injected: a state update (`as_node`) also asks where the graph goes next, with no
+        # runtime (an injected one would be required); nothing runs then, and execute is the answer.
+        try:
+            runtime: Runtime[RunContext] | None = get_runtime()
+        except RuntimeError:
+            runtime = None
+        if runtime is None:
             return target
         batch = independent_steps(deps, state, deps.context(runtime))
         if not batch:

@@ -66,10 +66,12 @@ async def test_a_run_exports_a_span_per_node_tool_and_model_call_under_one_root(
     assert len(roots) == 1 and roots[0].attributes["user.id"] == "alice"
     assert roots[0].attributes["session.id"] == tid
     nodes = [s.name for s in spans if by_id.get(s.parent_id) is roots[0]]
-    assert {"plan", "execute", "reflect", "synthesize"} <= set(nodes)
+    # The two steps are independent: they run at once, each in its own run_step task, then gather.
+    assert {"plan", "run_step", "gather", "reflect", "synthesize"} <= set(nodes)
+    assert nodes.count("run_step") == 2
     tools = [s for s in spans if s.attributes.get("langfuse.observation.type") == "tool"]
     assert sorted(t.name for t in tools) == ["calculator", "get_time"]
-    assert all(by_id[t.parent_id].name == "execute" for t in tools), "a tool call is a child of its node"
+    assert all(by_id[t.parent_id].name == "run_step" for t in tools), "a tool call is a child of its node"
     generations = [s for s in spans if s.attributes.get("langfuse.observation.type") == "generation"]
     assert generations and all(
         g.attributes["langfuse.observation.model.name"] == "handrail-offline-1" for g in generations
