@@ -218,6 +218,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown id, or another user's."},
     409: {"model": ErrorBody, "description": "Busy thread, decided approval, existing id."},
     413: {"model": ErrorBody, "description": "Body larger than MAX_BODY_BYTES."},
+    429: {
+        "model": ErrorBody,
+        "description": "Over RATE_LIMIT_PER_MINUTE, or the user's USER_DAILY_BUDGET_USD is spent; retry after "
+        "Retry-After (the body also says which limit and when).",
+    },
     503: {"model": ErrorBody, "description": "A dependency (Postgres, Redis) is unavailable; retry after Retry-After."},
 }
 
