@@ -51,7 +51,7 @@ class OfflineChatModel(LocalToolCallingModel):
         elif "summary_so_far" in data:  # asked for a conversation's running summary (nodes/window.py)
             message = AIMessage(content=summarize(data))
         else:
-            answer = rules.write_answer(data)
+            answer = rules.write_answer({**data, "request": last_user_text(messages)})
             if data.get("response_format"):  # asked for JSON: the same answer, as the one field it can fill
                 answer = json.dumps({"answer": answer}, ensure_ascii=False)
             message = AIMessage(content=answer)

@@ -85,6 +85,8 @@ TOPIC_END = re.compile(
     r"(?<=\S)(?:\s*+,)?\s++and\s++(?:open|create|file|raise|email|send|tell|notify|what|how|when|where|which|who)\b",
     re.IGNORECASE,
 )
+# An order to send something ("email my manager the policy", "please forward it"), not "send me ..." (the answer).
+SEND_REQUEST = re.compile(r"^\s*+(?:please\s++)?(?:e-?mail|mail|forward|send)\b(?!\s++(?:me|us)\b)", re.IGNORECASE)
 REASON = re.compile(r":|\bbecause\b", re.IGNORECASE)
 QUESTION_WORDS = re.compile(
     r"\b(?:what|how|why|when|where|which|who|is|are|was|do|does|did|can|could|will|it|long|much|many)\b", re.IGNORECASE
@@ -417,8 +419,18 @@ def _render_search(obs: dict[str, Any], data: dict[str, Any]) -> str:
     return "\n".join(f"{' '.join(texts)} ({where})" for where, texts in groups)
 
 
+def _email_without_address(request: str, observations: list[dict[str, Any]]) -> bool:
+    """The request tells us to email something ("Email my manager the refund policy") to nobody we can reach: no
+    address in it, none remembered (no send_email was planned)."""
+    request = request[:MAX_REQUEST_CHARS]
+    if not SEND_REQUEST.match(request) or find_address(request) is not None:
+        return False
+    return not any(o["tool"] == "send_email" for o in observations)
+
+
 def write_answer(data: dict[str, Any]) -> str:
-    """The final answer, grounded only on the observations, and honest about what was not done."""
+    """The final answer, grounded only on the observations, and honest about what was not done. `request`, when
+    given, is the user's request: an email asked for with no address is said to be unsent, with what is missing."""
     observations = data.get("observations", [])
     done = [render_result(o) for o in observations if o.get("ok")]
     lines = list(done)
@@ -428,6 +440,8 @@ def write_answer(data: dict[str, Any]) -> str:
             lines.append(f"I did not run {o['tool']}: the reviewer rejected it ({reason}).")
         elif not o.get("ok"):
             lines.append(f"{o['tool']} failed: {o.get('error')}.")
+    if _email_without_address(str(data.get("request") or ""), observations):
+        lines.append("I did not send an email: the request names no address. Tell me the address to send it to.")
     if data.get("stop_reason"):
         lines.append(f"I stopped before finishing: {data['stop_reason']}.")
     if not lines:

@@ -160,3 +160,19 @@ async def test_a_warranty_summary_email_body_is_about_the_warranty():
     observation = {"step": 0, "tool": "search_docs", "args": steps[0]["args"], "ok": True, "status": "done"}
     body = fill_references(steps[1]["args"], [observation | {"data": data}])["body"]
     assert "warranty.md ›" in body and "refunds.md" not in body and "Refund window" not in body
+
+
+@pytest.mark.parametrize(
+    ("request_text", "observations", "says_unsent"),
+    [
+        ("Email my manager the refund policy", [], True),
+        ("Send me the refund policy", [], False),  # "send me": the answer is the sending
+        ("email bob@example.com the refund policy", [], False),
+        ("email a summary of the refund policy", [{"tool": "send_email", "ok": False, "status": "rejected"}], False),
+    ],
+)
+def test_an_email_asked_for_without_an_address_is_said_to_be_unsent(
+    request_text: str, observations: list[dict[str, Any]], says_unsent: bool
+):
+    answer = write_answer({"observations": observations, "request": request_text})
+    assert ("names no address" in answer) is says_unsent
