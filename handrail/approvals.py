@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from guardrails.audit_event import APPROVAL_DECIDED, APPROVAL_REQUESTED, SYSTEM_ACTOR, AuditEvent
-from handrail import audit
+from handrail import audit, records
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
@@ -186,24 +186,10 @@ async def search(
     limit: int,
     offset: int,
 ) -> list[dict[str, Any]]:
-    where, params = ["TRUE"], []
-    if not principal.is_admin:
-        where.append("user_id = %s")
-        params.append(principal.user_id)
-    if status:
-        where.append("status = %s")
-        params.append(status)
-    if thread_id:
-        where.append("thread_id::text = %s")
-        params.append(thread_id)
-    async with pool.connection() as conn:
-        return await (
-            await conn.execute(
-                f"SELECT {_COLUMNS} FROM approvals WHERE {' AND '.join(where)} ORDER BY created_at DESC "
-                f"LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            )
-        ).fetchall()
+    return await records.owned_search(
+        pool, principal, table="approvals", columns=_COLUMNS, status=status, thread_id=thread_id, limit=limit,
+        offset=offset,
+    )  # fmt: skip
 
 
 async def decide(
@@ -279,23 +265,15 @@ async def link_resume_run(conn: AsyncConnection[DictRow], approval_id: str, run_
 
 
 async def claim_unnotified(pool: Pool, stale_after_s: float, limit: int = 20) -> list[dict[str, Any]]:
-    """Pending approvals whose notification never arrived and is not being sent right now; claimed
-    (attempt time stamped) so that two workers do not both send it."""
-    async with pool.connection() as conn:
-        return await (
-            await conn.execute(
-                f"UPDATE approvals SET notify_attempted_at = now() WHERE approval_id IN ("
-                f" SELECT approval_id FROM approvals WHERE status = 'pending' AND notified_at IS NULL"
-                f" AND (notify_attempted_at IS NULL OR notify_attempted_at < now() - make_interval(secs => %s))"
-                f" ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
-                (stale_after_s, limit),
-            )
-        ).fetchall()
+    """Pending approvals whose notification never arrived and is not being sent right now, claimed."""
+    return await records.claim_unnotified(
+        pool, table="approvals", key="approval_id", columns=_COLUMNS, status="pending",
+        stale_after_s=stale_after_s, limit=limit,
+    )  # fmt: skip
 
 
 async def mark_notified(pool: Pool, approval_id: str) -> None:
-    async with pool.connection() as conn:
-        await conn.execute("UPDATE approvals SET notified_at = now() WHERE approval_id = %s", (approval_id,))
+    await records.mark_notified(pool, table="approvals", key="approval_id", value=approval_id)
 
 
 async def expired(pool: Pool, limit: int = 50) -> list[dict[str, Any]]:

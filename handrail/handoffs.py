@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field
 
 from guardrails.audit_event import AuditEvent
-from handrail import audit
+from handrail import audit, records
 from handrail.auth import Principal
 from handrail.db import Pool
 from handrail.errors import Conflict, NotFound
@@ -177,24 +177,10 @@ async def get(pool: Pool, principal: Principal, handoff_id: str) -> tuple[dict[s
 async def search(
     pool: Pool, principal: Principal, *, status: str | None, thread_id: str | None, limit: int, offset: int
 ) -> list[dict[str, Any]]:
-    where, params = ["TRUE"], []
-    if not principal.is_admin:
-        where.append("user_id = %s")
-        params.append(principal.user_id)
-    if status:
-        where.append("status = %s")
-        params.append(status)
-    if thread_id:
-        where.append("thread_id::text = %s")
-        params.append(thread_id)
-    async with pool.connection() as conn:
-        return await (
-            await conn.execute(
-                f"SELECT {_COLUMNS} FROM handoffs WHERE {' AND '.join(where)} ORDER BY created_at DESC "
-                f"LIMIT %s OFFSET %s",
-                [*params, limit, offset],
-            )
-        ).fetchall()
+    return await records.owned_search(
+        pool, principal, table="handoffs", columns=_COLUMNS, status=status, thread_id=thread_id, limit=limit,
+        offset=offset,
+    )  # fmt: skip
 
 
 async def open_for_thread(conn: AsyncConnection[DictRow], thread_id: Any) -> dict[str, Any] | None:
@@ -272,16 +258,10 @@ async def answer(
 
 async def claim_unnotified(pool: Pool, stale_after_s: float, limit: int = 20) -> list[dict[str, Any]]:
     """Open handoffs whose notification never arrived and is not being sent now, claimed for one sender."""
-    async with pool.connection() as conn:
-        return await (
-            await conn.execute(
-                f"UPDATE handoffs SET notify_attempted_at = now() WHERE handoff_id IN ("
-                f" SELECT handoff_id FROM handoffs WHERE status = 'open' AND notified_at IS NULL"
-                f" AND (notify_attempted_at IS NULL OR notify_attempted_at < now() - make_interval(secs => %s))"
-                f" ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
-                (stale_after_s, limit),
-            )
-        ).fetchall()
+    return await records.claim_unnotified(
+        pool, table="handoffs", key="handoff_id", columns=_COLUMNS, status="open",
+        stale_after_s=stale_after_s, limit=limit,
+    )  # fmt: skip
 
 
 async def mark_attempted(pool: Pool, handoff_id: str) -> None:
@@ -290,8 +270,7 @@ async def mark_attempted(pool: Pool, handoff_id: str) -> None:
 
 
 async def mark_notified(pool: Pool, handoff_id: str) -> None:
-    async with pool.connection() as conn:
-        await conn.execute("UPDATE handoffs SET notified_at = now() WHERE handoff_id = %s", (handoff_id,))
+    await records.mark_notified(pool, table="handoffs", key="handoff_id", value=handoff_id)
 
 
 class PostgresHandoffLedger:
