@@ -87,6 +87,14 @@ TOPIC_END = re.compile(
 )
 # An order to send something ("email my manager the policy", "please forward it"), not "send me ..." (the answer).
 SEND_REQUEST = re.compile(r"^\s*+(?:please\s++)?(?:e-?mail|mail|forward|send)\b(?!\s++(?:me|us)\b)", re.IGNORECASE)
+# An order to act that no built-in tool carries out ("Transfer $500 …", "Book me a flight …"); "transfer me to an
+# agent" asks for a person, which is the handoff's to answer.
+ACTION_REQUEST = re.compile(
+    r"^\s*+(?:please\s++)?(transfer|book|reserve|schedule|pay|refund|cancel|change|update|delete|move|buy|purchase|"
+    r"charge|reset|unlock|upgrade)\b(?!\s++(?:me|us)\b)",
+    re.IGNORECASE,
+)
+READ_ONLY = frozenset({"search_docs", "calculator", "get_time"})
 REASON = re.compile(r":|\bbecause\b", re.IGNORECASE)
 QUESTION_WORDS = re.compile(
     r"\b(?:what|how|why|when|where|which|who|is|are|was|do|does|did|can|could|will|it|long|much|many)\b", re.IGNORECASE
@@ -430,17 +438,22 @@ def _email_without_address(request: str, observations: list[dict[str, Any]]) -> 
 
 def write_answer(data: dict[str, Any]) -> str:
     """The final answer, grounded only on the observations, and honest about what was not done. `request`, when
-    given, is the user's request: an email asked for with no address is said to be unsent, with what is missing."""
+    given, is the user's request: an action no tool carries out ("Transfer $500 …") is said to be not done, and an
+    email asked for with no address to be unsent, with what is missing."""
     observations = data.get("observations", [])
-    done = [render_result(o) for o in observations if o.get("ok")]
-    lines = list(done)
+    request = str(data.get("request") or "")[:MAX_REQUEST_CHARS]
+    lines = []
+    if (action := ACTION_REQUEST.match(request)) and all(o["tool"] in READ_ONLY for o in observations):
+        # Looked up, not done: say so first, so what the documents say is never read as the action taken.
+        lines.append(f"I can't {action.group(1).lower()} that for you: none of my tools does it.")
+    lines += [render_result(o) for o in observations if o.get("ok")]
     for o in observations:
         if o["status"] == "rejected":
             reason = o.get("feedback") or "no reason given"
             lines.append(f"I did not run {o['tool']}: the reviewer rejected it ({reason}).")
         elif not o.get("ok"):
             lines.append(f"{o['tool']} failed: {o.get('error')}.")
-    if _email_without_address(str(data.get("request") or ""), observations):
+    if _email_without_address(request, observations):
         lines.append("I did not send an email: the request names no address. Tell me the address to send it to.")
     if data.get("stop_reason"):
         lines.append(f"I stopped before finishing: {data['stop_reason']}.")

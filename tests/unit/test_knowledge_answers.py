@@ -176,3 +176,16 @@ def test_an_email_asked_for_without_an_address_is_said_to_be_unsent(
 ):
     answer = write_answer({"observations": observations, "request": request_text})
     assert ("names no address" in answer) is says_unsent
+
+
+@pytest.mark.asyncio
+async def test_an_action_no_tool_does_is_said_to_be_not_done_before_what_the_documents_say():
+    request = "Transfer $500 from my store credit to my friend's account"
+    steps = plan_steps(request, TOOLS, [], None)
+    assert [s["tool"] for s in steps] == ["search_docs"]
+    data = await _ask(steps[0]["args"]["query"])
+    observation = {"step": 0, "tool": "search_docs", "args": steps[0]["args"], "ok": True, "status": "done"}
+    answer = write_answer({"observations": [observation | {"data": data}], "request": request})
+    assert answer.startswith("I can't transfer that for you")
+    # Asking for a person is no action the agent refuses.
+    assert "can't" not in write_answer({"observations": [], "request": "Please transfer me to an agent"})
