@@ -26,8 +26,8 @@ HEADING_WEIGHT = 2.5
 """A word of a section's heading or its document's title counts as this many words of the section's body."""
 GENERIC_WEIGHT = 0.25
 """A generic word of a query ("policy", "days") weighs this much of a key term: it breaks ties, it cannot match."""
-MIN_COVERAGE = 0.55
-"""The share of a query's weight (idf times term weight) a passage must hold to be returned, unless it holds
+MIN_COVERAGE = 0.6
+"""The share of a query's key terms (each weighing its idf) a passage must hold to be returned, unless it holds
 `MIN_KEY_TERMS` of its key terms. A word no document holds counts as the rarest word would, so "the capital of
 Australia" (capital: nowhere) is not answered by the one passage naming Australia, while "ignore my typo, how long
 is the warranty on apparel" still finds the warranty on apparel."""
@@ -46,7 +46,8 @@ STOPWORDS = frozenset(
 # Words of a question that say what kind of answer is wanted, not what it is about: they weigh little.
 GENERIC = frozenset(
     """policy policies day days long much many time times get got need needs want know tell please acme
-    outfitters question questions rule rules ask asking asked information info detail details say says said explain
+    outfitters question questions rule rules ask asking asked take takes taking page pages information info
+    detail details say says said explain
     summary summarize summarise work works happen happens option options way ways able allowed thing
     things mine someone something anything""".split()
 )

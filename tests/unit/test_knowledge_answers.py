@@ -50,6 +50,7 @@ def test_generic_words_do_not_pick_the_passage():
         "What is the capital of Australia?",
         "Book me a flight to Paris next Tuesday",
         "zebra quantum xylophone",
+        "broken checkout page",  # "broken" alone (broken zippers) is not the question
     ],
 )
 def test_a_question_the_documents_do_not_cover_finds_nothing(question: str):
@@ -189,3 +190,10 @@ async def test_an_action_no_tool_does_is_said_to_be_not_done_before_what_the_doc
     assert answer.startswith("I can't transfer that for you")
     # Asking for a person is no action the agent refuses.
     assert "can't" not in write_answer({"observations": [], "request": "Please transfer me to an agent"})
+
+
+@pytest.mark.asyncio
+async def test_the_question_verb_does_not_pick_the_sentence():
+    # "take" and "cost" are how the question is asked; "standard" is what it is about.
+    data = await _ask("How long does standard shipping take and how much does it cost?")
+    assert data["answer"][0]["text"].startswith("Standard shipping: 3-7 business days, $5.95")
