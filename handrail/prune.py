@@ -16,6 +16,7 @@ its run ends (off the client's path), and a periodic pass catches what that miss
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 
 from handrail.db import Pool
@@ -133,14 +134,33 @@ async def prune_pass(pool: Pool, *, keep: int, retention_s: float, batch: int) -
     return done
 
 
+# Every idle thread, in id order after a cursor: the CLI's sweep.
+_IDLE_THREADS_AFTER = f"""
+SELECT t.thread_id FROM threads t WHERE t.thread_id > %(after)s AND {_IDLE} ORDER BY t.thread_id LIMIT %(batch)s
+"""
+
+
 async def prune_all(pool: Pool, *, keep: int, retention_s: float, batch: int) -> Pruned:
-    """Passes until nothing is left to do (the CLI): each is small, so runs are never blocked for long."""
-    total = Pruned()
+    """The CLI: every idle thread, not only those changed since their last prune (an operator who runs it
+    with a lower --keep means all of them), then every expired event log; small statements throughout, so
+    runs are never blocked for long."""
+    total, after = Pruned(), uuid.UUID(int=0)
     while True:
-        done = await prune_pass(pool, keep=keep, retention_s=retention_s, batch=batch)
-        for field in ("threads", "checkpoints", "runs", "events"):
-            setattr(total, field, getattr(total, field) + getattr(done, field))
-        if done.threads < batch and done.runs < batch:
+        async with pool.connection() as conn:
+            rows = await (await conn.execute(_IDLE_THREADS_AFTER, {"after": after, "batch": batch})).fetchall()
+        for row in rows:
+            total.checkpoints += await prune_thread(pool, str(row["thread_id"]), keep=keep)
+        total.threads += len(rows)
+        if len(rows) < batch:
+            break
+        after = rows[-1]["thread_id"]
+    while True:
+        async with pool.connection() as conn:
+            expired = await (await conn.execute(_EXPIRE_EVENTS, {"retention": retention_s, "batch": batch})).fetchone()
+        runs = int(expired["runs"]) if expired else 0
+        total.runs += runs
+        total.events += int(expired["events"]) if expired else 0
+        if runs < batch:
             return total
 
 
