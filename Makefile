@@ -32,7 +32,7 @@ test: install  ## every test, on TEST_DATABASE_URL/TEST_REDIS_URL, else the mach
 # `pgserver`); anyone else gets a user namespace of their own, keeping the capability to bring lo up.
 test-bare: install  ## `make test` as on a bare machine: embedded Postgres and Redis, no network
 	env -u TEST_DATABASE_URL -u TEST_REDIS_URL unshare $$(test "$$(id -u)" = 0 || echo --map-current-user --keep-caps) \
-		-n sh -c 'ip link set lo up && exec $(PY) -m pytest'
+		-n sh -c 'ip link set lo up && exec $(PY) -m pytest $(PYTEST_ARGS)'
 
 lint: install
 	$(VENV)/bin/ruff check .
