@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
-from langchain_core.messages import HumanMessage
 from langgraph.runtime import Runtime, get_runtime
 from langgraph.types import Send
 
 from graph.context import AgentDeps, RunContext
 from graph.state import AgentState
 from nodes.run_step import runs_in_parallel
+from nodes.window import turns
 from tools.base import call_key
 
 
@@ -81,19 +81,12 @@ def fanning_out(deps: AgentDeps, route: Callable[[AgentState], str]) -> Route:
         batch = independent_steps(deps, state, deps.context(runtime))
         if not batch:
             return target
-        turn = _current_turn(state["messages"])
+        turn = turns(state["messages"])[-1]  # the current turn's messages: what a step's checks read
         base = {k: v for k, v in state.items() if k not in ("messages", "parallel", "summary")}
         return [Send("run_step", {**base, "messages": turn, "cursor": index}) for index in batch]
 
     route_with_fan_out.__name__ = route.__name__
     return route_with_fan_out
-
-
-def _current_turn(messages: list[Any]) -> list[Any]:
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            return messages[index:]
-    return list(messages)
 
 
 def handing_off(state: AgentState) -> bool:

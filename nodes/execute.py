@@ -61,13 +61,10 @@ def make_execute(deps: AgentDeps) -> NodeFn:
     return execute
 
 
-async def resolve_step(
-    deps: AgentDeps, state: AgentState, runtime: Runtime[RunContext]
-) -> tuple[PendingCall, Usage, Observation | Verdict | None]:
-    """The concrete call for the step at the cursor, or an observation saying why it cannot run, or
-    the budget verdict that stops the turn before the executor model is asked."""
+def planned_call(state: AgentState) -> PendingCall:
+    """The step at the cursor as a call, as planned (arguments not yet resolved or validated)."""
     step = state["plan"][state["cursor"]]
-    pending = PendingCall(
+    return PendingCall(
         call_id=step_call_id(state),
         step=state["cursor"],
         tool=step["tool"],
@@ -75,6 +72,15 @@ async def resolve_step(
         purpose=step["purpose"],
         review=None,
     )
+
+
+async def resolve_step(
+    deps: AgentDeps, state: AgentState, runtime: Runtime[RunContext]
+) -> tuple[PendingCall, Usage, Observation | Verdict | None]:
+    """The concrete call for the step at the cursor, or an observation saying why it cannot run, or
+    the budget verdict that stops the turn before the executor model is asked."""
+    step = state["plan"][state["cursor"]]
+    pending = planned_call(state)
     spec, used = deps.registry.get(step["tool"]), Usage()
     if spec is None:
         return pending, used, observation_of(pending, ToolResult.failure(f"unknown tool {step['tool']}"), "failed")
@@ -254,7 +260,15 @@ def _record(state: AgentState, observation: Observation) -> dict[str, Any]:
         "steps": state["steps"] + 1,
         "pending": None,
     }
-    if flags := observation.get("flags"):  # guardrails that fired on this call, blocking or not
-        update["guardrail_events"] = [*state.get("guardrail_events", []), *flags]
-        update["tainted"] = state.get("tainted", False) or "tool_output.injection" in flags
-    return update
+    return {**update, **flagged(state, observation.get("flags") or [])}
+
+
+def flagged(state: AgentState, flags: list[str]) -> dict[str, Any]:
+    """The state update for guardrails that fired on calls, blocking or not: recorded, and a fenced tool
+    output marks the turn tainted. Nothing when none fired."""
+    if not flags:
+        return {}
+    return {
+        "guardrail_events": [*state.get("guardrail_events", []), *flags],
+        "tainted": state.get("tainted", False) or "tool_output.injection" in flags,
+    }

@@ -8,6 +8,7 @@ from langgraph.runtime import Runtime
 
 from graph.context import AgentDeps, NodeFn, RunContext
 from graph.state import AgentState
+from nodes.execute import flagged
 
 
 def make_gather(deps: AgentDeps) -> NodeFn:
@@ -15,17 +16,14 @@ def make_gather(deps: AgentDeps) -> NodeFn:
         """The turn's record as if the steps had run one by one; reflect then judges them together."""
         done = sorted(state.get("parallel") or [], key=lambda o: o["step"])
         flags = [flag for o in done for flag in o.get("flags") or []]
-        update: dict[str, Any] = {
+        return {
             "parallel": None,
             "observations": [*state["observations"], *done],
             "cursor": state["cursor"] + len(done),
             "steps": state["steps"] + len(done),
             "pending": None,
             "last_batch": len(done),
+            **flagged(state, flags),  # as execute records them for one call
         }
-        if flags:  # guardrails that fired on these calls, as execute records them for one
-            update["guardrail_events"] = [*state.get("guardrail_events", []), *flags]
-            update["tainted"] = state.get("tainted", False) or "tool_output.injection" in flags
-        return update
 
     return gather

@@ -11,10 +11,9 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import AgentDeps, NodeFn, RunContext
-from graph.state import AgentState, PendingCall
+from graph.state import AgentState
 from guardrails.verdict import Verdict
-from nodes.common import step_call_id
-from nodes.execute import observation_of, resolve_step, run_call
+from nodes.execute import observation_of, planned_call, resolve_step, run_call
 from tools.base import ToolResult, ToolSpec
 
 
@@ -30,12 +29,8 @@ def make_run_step(deps: AgentDeps) -> NodeFn:
         step = state["plan"][state["cursor"]]
         if not runs_in_parallel(deps.registry.get(step["tool"]), step["args"]):
             # Checked again where the call runs: routing chose from the plan, which clients can write.
-            pending = PendingCall(
-                call_id=step_call_id(state), step=state["cursor"], tool=step["tool"], args=step["args"],
-                purpose=step["purpose"], review=None,
-            )  # fmt: skip
             refused = ToolResult.failure(f"{step['tool']} may not run alongside other steps; it was not run")
-            return {"parallel": [observation_of(pending, refused, "skipped")]}
+            return {"parallel": [observation_of(planned_call(state), refused, "skipped")]}
         pending, _used, refusal = await resolve_step(deps, state, runtime)  # no model call: no references
         if isinstance(refusal, Verdict):  # a budget stop; gather cannot end the turn from here, reflect will
             return {"parallel": [observation_of(pending, ToolResult.failure(str(refusal.detail)), "skipped")]}
