@@ -74,11 +74,7 @@ class Approval(BaseModel):
 
 def approval_requests(interrupts: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(interrupt id, payload) of every pending interrupt that is an approval request."""
-    return [
-        (i["id"], i["value"])
-        for i in interrupts
-        if isinstance(i.get("value"), dict) and i["value"].get("type") == "approval_request"
-    ]
+    return records.requests_of(interrupts, "approval_request")
 
 
 async def record(

@@ -24,6 +24,7 @@ from handrail import assistants, threads
 from handrail.auth import Principal
 from handrail.errors import HandrailError, NotFound, Unprocessable
 from handrail.runs.schemas import RunCreate
+from handrail.sql import paged
 from handrail.wire import Timestamp
 
 if TYPE_CHECKING:
@@ -224,17 +225,19 @@ async def search_crons(
         args.append(Jsonb(metadata))
     if sort_by not in SORTABLE:
         raise Unprocessable(f"cannot sort crons by {sort_by!r}; use one of {', '.join(SORTABLE)}")
-    order = "ASC" if sort_order == "asc" else "DESC"
-    cond = " AND ".join(where)
-    async with services.pool.connection() as conn:
-        total = await (await conn.execute(f"SELECT count(*) AS n FROM crons WHERE {cond}", args)).fetchone()
-        rows = await (
-            await conn.execute(
-                f"SELECT {_COLUMNS} FROM crons WHERE {cond} ORDER BY {sort_by} {order}, cron_id LIMIT %s OFFSET %s",
-                [*args, limit, offset],
-            )
-        ).fetchall()
-    return rows, int(total["n"]) if total else 0
+    return await paged(
+        services.pool,
+        table="crons",
+        columns=_COLUMNS,
+        where=where,
+        params=args,
+        sortable=SORTABLE,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+        key="cron_id",
+    )
 
 
 _CLAIM = f"""

@@ -82,11 +82,7 @@ class Handoff(BaseModel):
 
 def handoff_requests(interrupts: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(interrupt id, payload) of every pending interrupt that is a handoff."""
-    return [
-        (i["id"], i["value"])
-        for i in interrupts
-        if isinstance(i.get("value"), dict) and i["value"].get("type") == "handoff"
-    ]
+    return records.requests_of(interrupts, "handoff")
 
 
 def conversation_of(values: Any) -> list[dict[str, Any]]:

@@ -10,6 +10,13 @@ from handrail.auth import Principal
 from handrail.db import Pool
 
 
+def requests_of(interrupts: list[dict[str, Any]], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """(interrupt id, payload) of every pending interrupt whose payload is of `kind` (its `type`)."""
+    return [
+        (i["id"], i["value"]) for i in interrupts if isinstance(i.get("value"), dict) and i["value"].get("type") == kind
+    ]
+
+
 async def owned_search(
     pool: Pool,
     principal: Principal,

@@ -321,12 +321,13 @@ async def finalize(
     tid = str(run["thread_id"])
     snapshot = await services.graph.aget_state({"configurable": {"thread_id": tid}})
     pending = interrupts_by_task(snapshot)
+    paused_at = [i for task in pending.values() for i in task]
     # With another run of the thread queued or running, the statement that finishes this one says `busy`.
     thread_status = "error" if status == "error" else "interrupted" if snapshot.next else "idle"
     recorder.paused = bool(snapshot.next)
     state = values.json_of(snapshot.values)
     recorded = False
-    for interrupt_id, payload in approvals.approval_requests([i for v in pending.values() for i in v]):
+    for interrupt_id, payload in approvals.approval_requests(paused_at):
         row = await approvals.record(
             services.pool,
             thread_id=tid,
@@ -341,7 +342,7 @@ async def finalize(
             recorded = True
     if recorded:
         await approval_feed.announce(services)  # the reviewers' consoles (GET /approvals/stream)
-    for interrupt_id, payload in handoffs.handoff_requests([i for v in pending.values() for i in v]):
+    for interrupt_id, payload in handoffs.handoff_requests(paused_at):
         handed = await handoffs.record(
             services.pool,
             thread_id=tid,
