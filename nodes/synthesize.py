@@ -56,7 +56,7 @@ def make_synthesize(deps: AgentDeps) -> NodeFn:
             return str(reply.text), usage_of(reply, deps.prices)
 
         folded, used = await compact(
-            {**state},
+            state,
             update["messages"][0],
             ask=ask,
             max_turns=ctx.context_max_turns,

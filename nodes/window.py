@@ -14,7 +14,7 @@ beyond it leave `messages` through `RemoveMessage`, and stay readable in the thr
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, RemoveMessage, SystemMessage
@@ -71,7 +71,7 @@ Ask = Callable[[list[BaseMessage]], Awaitable[tuple[str, Usage] | None]]
 
 
 async def compact(
-    state: dict[str, Any],
+    state: Mapping[str, Any],
     answer: BaseMessage,
     *,
     ask: Ask,
